@@ -1,0 +1,68 @@
+"""RegDB read in its original layout: ``Visible/<id>/``, ``Thermal/<id>/`` and
+``idx/{train,test}_{visible,thermal}_{trial}.txt`` (lines ``<relative path> <label>``).
+
+Nothing here writes to the dataset folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from vireid.errors import DatasetError
+
+from .records import INFRARED, VISIBLE, ImageRecord
+
+MODALITY_FOLDERS = {"visible": ("Visible", VISIBLE, 1), "thermal": ("Thermal", INFRARED, 2)}
+TRIALS = tuple(range(1, 11))
+
+
+def check_regdb_root(root: str | os.PathLike) -> Path:
+    """Return ``root`` as a Path if it looks like RegDB (``Visible/``, ``Thermal/``, ``idx/``), else raise."""
+    path = Path(root)
+    if not path.is_dir():
+        raise DatasetError(f"RegDB root {path} does not exist or is not a directory")
+    missing = [n for n in ("Visible", "Thermal", "idx") if not (path / n).is_dir()]
+    if missing:
+        hint = " (this looks like a SYSU-MM01 tree)" if (path / "cam1").is_dir() or (path / "exp").is_dir() else ""
+        raise DatasetError(f"{path} is not a RegDB root: missing folder(s) {', '.join(missing)}{hint}")
+    return path
+
+
+def idx_path(root: str | os.PathLike, split: str, modality: str, trial: int) -> Path:
+    """Path of the idx file for ``split`` (train/test), ``modality`` (visible/thermal) and ``trial``."""
+    if split not in ("train", "test"):
+        raise DatasetError(f"unknown RegDB split {split!r}: expected train or test")
+    if modality not in MODALITY_FOLDERS:
+        raise DatasetError(f"unknown RegDB modality {modality!r}: expected visible or thermal")
+    return Path(root) / "idx" / f"{split}_{modality}_{trial}.txt"
+
+
+def read_idx(root: str | os.PathLike, split: str, modality: str, trial: int) -> list[ImageRecord]:
+    """Records listed by one idx file, in file order; ``label`` is the file's label, ``pid`` the folder id.
+
+    A malformed line raises a DatasetError naming ``file:line``.
+    """
+    path = idx_path(root, split, modality, trial)
+    if not path.is_file():
+        raise DatasetError(f"missing RegDB idx file {path}")
+    folder, mod, camera = MODALITY_FOLDERS[modality]
+    records = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        rel = parts[0].replace("\\", "/") if parts else ""
+        segs = rel.split("/")
+        if len(parts) != 2 or len(segs) != 3 or segs[0] != folder or not segs[1].isdigit():
+            raise DatasetError(
+                f"{path}:{lineno}: expected '{folder}/<id>/<file> <label>', got {line.strip()[:80]!r}"
+            )
+        try:
+            label = int(parts[1])
+        except ValueError:
+            raise DatasetError(f"{path}:{lineno}: label {parts[1]!r} is not an integer") from None
+        records.append(ImageRecord(path=rel, pid=int(segs[1]), camera=camera, modality=mod, label=label))
+    if not records:
+        raise DatasetError(f"RegDB idx file {path} lists no images")
+    return records

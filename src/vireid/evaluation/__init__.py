@@ -1,0 +1,1 @@
+"""Evaluation: vectorised CMC / mAP / mINP, the SYSU-MM01 and RegDB protocols, re-ranking."""

@@ -1,0 +1,1 @@
+"""Models: backbones, variational bottlenecks, and the vd / ib / baseline networks."""

@@ -1,0 +1,1 @@
+"""Training: config-driven trainer, checkpoints, hooks."""

@@ -1,0 +1,1 @@
+"""Visualisation: t-SNE embeddings and training curves."""
