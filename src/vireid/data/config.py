@@ -1,0 +1,108 @@
+"""The data section of the configuration: which dataset, the input size, sampling, caching and augmentation.
+
+Plain dataclasses with defaults, so that the top-level ``Config`` can compose them and YAML can fill them.
+The defaults follow the paper's recipe (256x128 input, flip only; 4 visible + 4 infrared images per
+identity); the other augmentations (pad-and-crop, random erasing, CAJ channel augmentation) are switches.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from vireid.errors import ConfigError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def default_cache_dir() -> str:
+    """The decoded-image cache folder: ``$VIREID_CACHE_DIR``, else ``$XDG_CACHE_HOME/vireid/images``,
+    else ``~/.cache/vireid/images``. Never inside a dataset folder."""
+    env = os.environ.get("VIREID_CACHE_DIR")
+    if env:
+        return env
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return str(Path(base) / "vireid" / "images")
+
+
+@dataclass
+class AugmentConfig:
+    """Training augmentation, applied on uint8 tensors after the resize (torchvision.transforms.v2).
+
+    ``flip``: probability of a horizontal flip. ``pad``: pixels of zero padding before a random crop back
+    to the input size (0 disables pad-and-crop). ``erasing``: probability of random erasing (applied to
+    the normalised tensor, filled with 0 = the mean colour). ``channel``: probability of CAJ channel
+    augmentation of a visible image (replace it by one random RGB channel replicated, or by greyscale);
+    infrared images are one channel already and are left alone.
+    """
+
+    flip: float = 0.5
+    pad: int = 0
+    erasing: float = 0.0
+    channel: float = 0.0
+
+
+@dataclass
+class DataConfig:
+    """Everything the input pipeline needs.
+
+    ``instances`` is K, the number of images per modality per identity in a batch (a batch holds
+    ``ids_per_batch`` x 2K images). ``val_split``: ``"none"`` trains on every training identity (SYSU-MM01:
+    train + val = the paper's 395); ``"official"`` holds SYSU-MM01's ``exp/val_id`` identities out for
+    validation; an integer N holds N training identities out, drawn with ``val_seed``.
+    """
+
+    dataset: Literal["sysu", "regdb"] = "sysu"
+    root: str | None = None
+    trial: int = 1
+    height: int = 256
+    width: int = 128
+    ids_per_batch: int = 16
+    instances: int = 4
+    num_workers: int = 2
+    cache: bool = True
+    cache_dir: str | None = None
+    val_split: Literal["none", "official"] | int = "none"
+    val_seed: int = 0
+    skip_corrupt: bool = False
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def validate(self) -> None:
+        """Raise a ConfigError naming the first invalid option."""
+        if self.dataset not in ("sysu", "regdb"):
+            raise ConfigError(f"data.dataset: expected 'sysu' or 'regdb', got {self.dataset!r}")
+        if self.dataset == "regdb" and not 1 <= int(self.trial) <= 10:
+            raise ConfigError(f"data.trial: expected a RegDB trial 1..10, got {self.trial!r}")
+        for name in ("height", "width", "ids_per_batch", "instances"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"data.{name}: expected a positive integer, got {value!r}")
+        if isinstance(self.num_workers, bool) or not isinstance(self.num_workers, int) or self.num_workers < 0:
+            raise ConfigError(f"data.num_workers: expected an integer >= 0, got {self.num_workers!r}")
+        vs = self.val_split
+        if isinstance(vs, bool) or not (vs in ("none", "official") or (isinstance(vs, int) and vs >= 1)):
+            raise ConfigError(f"data.val_split: expected 'none', 'official' or a positive integer, got {vs!r}")
+        if vs == "official" and self.dataset != "sysu":
+            raise ConfigError("data.val_split: 'official' exists only for SYSU-MM01; use 'none' or a number of ids")
+        for name in ("mean", "std"):
+            value = tuple(getattr(self, name))
+            if len(value) != 3:
+                raise ConfigError(f"data.{name}: expected 3 numbers (R, G, B), got {value!r}")
+        if any(s <= 0 for s in self.std):
+            raise ConfigError(f"data.std: expected positive numbers, got {tuple(self.std)!r}")
+        a = self.augment
+        for name in ("flip", "erasing", "channel"):
+            p = getattr(a, name)
+            if not 0.0 <= float(p) <= 1.0:
+                raise ConfigError(f"data.augment.{name}: expected a probability in [0, 1], got {p!r}")
+        if isinstance(a.pad, bool) or not isinstance(a.pad, int) or a.pad < 0:
+            raise ConfigError(f"data.augment.pad: expected an integer >= 0, got {a.pad!r}")
+
+    def resolved_cache_dir(self) -> Path:
+        """The cache folder to use (``cache_dir`` or the user's cache folder)."""
+        return Path(self.cache_dir) if self.cache_dir else Path(default_cache_dir())

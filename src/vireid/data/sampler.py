@@ -1,0 +1,150 @@
+"""The cross-modal identity sampler: batches of P identities x (K visible + K infrared) images.
+
+A batch is P identity blocks, each K visible then K infrared images, so the k-th visible image of a batch
+and the k-th infrared image of the batch belong to the same identity (the pairs of the cross-distillation
+losses). An epoch is one pass over the identities in a random order (as the released code): every process
+gets ``num_ids // (P * world_size)`` batches and the processes' identities are disjoint. Images are drawn
+without replacement, unless an identity has fewer than K images of a modality. Everything is a function of
+(seed, epoch) through a ``torch.Generator``; each draw also carries a seed for its augmentation, so that
+augmentation does not depend on the number of loader workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch.utils.data import Sampler
+
+from vireid.errors import CheckpointError, ConfigError, DatasetError
+
+from .records import VISIBLE, ImageRecord
+
+
+class Draw(NamedTuple):
+    """One sampled image: its position in the record list and the seed of its augmentation."""
+
+    index: int
+    seed: int
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """A well-mixed 63-bit seed for (seed, epoch)."""
+    state = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(epoch)]).generate_state(2, np.uint32)
+    return int((int(state[0]) << 31) ^ int(state[1])) & (2**63 - 1)
+
+
+class CrossModalIdentitySampler(Sampler[list[Draw]]):
+    """Batch sampler over training records (use as ``DataLoader(batch_sampler=...)``).
+
+    Yields lists of ``Draw(index, seed)`` of length ``ids_per_batch * 2 * instances``.
+    Call ``set_epoch(epoch)`` before each epoch; ``state_dict``/``load_state_dict`` resume mid-epoch.
+    """
+
+    def __init__(
+        self,
+        records: Sequence[ImageRecord],
+        ids_per_batch: int,
+        instances: int,
+        *,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        if ids_per_batch < 1 or instances < 1:
+            raise ConfigError(f"sampler: ids_per_batch and instances must be >= 1, got {ids_per_batch}, {instances}")
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ConfigError(f"sampler: expected 0 <= rank < world_size, got rank {rank}, world_size {world_size}")
+        by_label: dict[int, tuple[list[int], list[int]]] = {}
+        for i, r in enumerate(records):
+            if r.label < 0:
+                raise DatasetError(f"sampler: record {r.path} has no training label")
+            vis, ir = by_label.setdefault(r.label, ([], []))
+            (vis if r.modality == VISIBLE else ir).append(i)
+        for label, (vis, ir) in by_label.items():
+            if not vis or not ir:
+                missing = "visible" if not vis else "infrared"
+                raise DatasetError(f"sampler: training label {label} has no {missing} image")
+        self.labels = sorted(by_label)
+        self._pools = [
+            (torch.tensor(by_label[lab][0], dtype=torch.long), torch.tensor(by_label[lab][1], dtype=torch.long))
+            for lab in self.labels
+        ]
+        self.ids_per_batch, self.instances = ids_per_batch, instances
+        self.seed, self.rank, self.world_size = int(seed), rank, world_size
+        self.num_batches = len(self.labels) // (ids_per_batch * world_size)
+        if self.num_batches == 0:
+            raise ConfigError(
+                f"data.ids_per_batch: {ids_per_batch} identities x {world_size} process(es) per step, "
+                f"but the training set has only {len(self.labels)} identities"
+            )
+        self.epoch = 0
+        self._start = 0
+        self.batches_done = 0
+
+    @property
+    def batch_size(self) -> int:
+        return self.ids_per_batch * 2 * self.instances
+
+    def __len__(self) -> int:
+        return self.num_batches
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose batches the next iteration yields (from its first batch)."""
+        self.epoch, self._start, self.batches_done = int(epoch), 0, 0
+
+    def _pick(self, pool: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        k = self.instances
+        if len(pool) >= k:
+            return pool[torch.randperm(len(pool), generator=g)[:k]]
+        return pool[torch.randint(len(pool), (k,), generator=g)]
+
+    def plan(self, epoch: int | None = None) -> list[list[Draw]]:
+        """This process's batches of ``epoch`` (default: the current one), all of them."""
+        epoch = self.epoch if epoch is None else epoch
+        g = torch.Generator().manual_seed(epoch_seed(self.seed, epoch))
+        order = torch.randperm(len(self.labels), generator=g)
+        p, n = self.ids_per_batch, self.batch_size
+        batches = []
+        # Every process draws every global batch, so the random stream does not depend on rank.
+        for j in range(self.num_batches * self.world_size):
+            blocks = []
+            for pos in order[j * p : (j + 1) * p].tolist():
+                vis, ir = self._pools[pos]
+                blocks += [self._pick(vis, g), self._pick(ir, g)]
+            seeds = torch.randint(2**63 - 1, (n,), generator=g)
+            if j % self.world_size == self.rank:
+                idx = torch.cat(blocks).tolist()
+                batches.append([Draw(i, s) for i, s in zip(idx, seeds.tolist(), strict=True)])
+        return batches
+
+    def __iter__(self) -> Iterator[list[Draw]]:
+        start, self._start = self._start, 0
+        self.batches_done = start
+        for batch in self.plan()[start:]:
+            self.batches_done += 1
+            yield batch
+
+    def state_dict(self, batches_done: int | None = None) -> dict[str, Any]:
+        """Where the sampler stands: epoch and batches consumed in it.
+
+        A DataLoader with workers prefetches, so the sampler's own count runs ahead of training: pass the
+        number of steps actually taken in this epoch as ``batches_done`` to resume exactly.
+        """
+        return {
+            "seed": self.seed, "epoch": self.epoch,
+            "batches_done": self.batches_done if batches_done is None else int(batches_done),
+            "ids_per_batch": self.ids_per_batch, "instances": self.instances,
+            "world_size": self.world_size, "num_ids": len(self.labels),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Resume: the next iteration yields the saved epoch's batches from ``batches_done`` on."""
+        for key in ("seed", "ids_per_batch", "instances", "world_size", "num_ids"):
+            mine = len(self.labels) if key == "num_ids" else getattr(self, key)
+            if key in state and int(state[key]) != mine:
+                raise CheckpointError(f"sampler state: {key} is {state[key]} in the checkpoint but {mine} now")
+        self.epoch = int(state["epoch"])
+        self._start = self.batches_done = int(state.get("batches_done", 0))

@@ -1,0 +1,123 @@
+"""torchvision backbones cut into four stages, with the last-stride option and local-only ImageNet weights.
+
+Stages (ResNet): ``conv1..layer1``, ``layer2``, ``layer3``, ``layer4`` (output strides 4, 8, 16, 32).
+MobileNetV3 is cut at the same output strides. Cutting into stages lets encoders share their deeper
+stages and lets the two-stream baseline keep its first stage modality-specific.
+
+Weights are never downloaded: ``pretrained: imagenet`` reads the file torchvision would download from
+``weights_dir`` (if given) or torch's hub cache ``<torch.hub.get_dir()>/checkpoints``, and raises a
+ConfigError naming the file and folder when it is not there.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+
+from vireid.errors import ConfigError
+
+# torchvision constructor and weights enum of each backbone
+_ARCHS = {
+    "resnet18": ("resnet18", "ResNet18_Weights"),
+    "resnet34": ("resnet34", "ResNet34_Weights"),
+    "resnet50": ("resnet50", "ResNet50_Weights"),
+    "mobilenet_v3_small": ("mobilenet_v3_small", "MobileNet_V3_Small_Weights"),
+    "mobilenet_v3_large": ("mobilenet_v3_large", "MobileNet_V3_Large_Weights"),
+}
+# Extra file names accepted for a backbone: the released code loads the legacy resnet50 file.
+_LEGACY_FILES = {"resnet50": ["resnet50-19c8e357.pth"]}
+
+
+def weight_file_names(name: str) -> list[str]:
+    """File names accepted as ImageNet weights of backbone ``name``, preferred first (IMAGENET1K_V1,
+    the weights of the paper's era, then the legacy name, then newer torchvision weights)."""
+    enum = getattr(torchvision.models, _ARCHS[name][1])
+    names = [os.path.basename(w.url) for w in enum if w.name == "IMAGENET1K_V1"]
+    names += _LEGACY_FILES.get(name, [])
+    names += [os.path.basename(w.url) for w in enum if w.name != "IMAGENET1K_V1"]
+    return names
+
+
+def weights_search_dir(weights_dir: str | None) -> Path:
+    """The folder searched for ImageNet weight files."""
+    if weights_dir:
+        return Path(weights_dir).expanduser()
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def find_imagenet_weights(name: str, weights_dir: str | None = None) -> Path:
+    """The local ImageNet weight file of backbone ``name``; ConfigError saying where to put it if absent."""
+    folder = weights_search_dir(weights_dir)
+    candidates = weight_file_names(name)
+    for fname in candidates:
+        if (folder / fname).is_file():
+            return folder / fname
+    raise ConfigError(
+        f"model.pretrained: ImageNet weights for {name} not found: put {candidates[0]} "
+        f"(https://download.pytorch.org/models/{candidates[0]}) in {folder} "
+        f"(or set model.weights_dir, or use pretrained: none); nothing is downloaded"
+    )
+
+
+def _load_state_dict(model: nn.Module, path: Path, option: str = "model.pretrained") -> None:
+    """Load a torchvision state dict (optionally wrapped in {"state_dict": ...}) strictly into ``model``."""
+    if not path.is_file():
+        raise ConfigError(f"{option}: weights file {path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt or not a torch file
+        raise ConfigError(f"{option}: cannot read weights file {path}: {type(exc).__name__}") from exc
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    try:
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"{option}: {path} is not a state dict of this backbone ({first})") from exc
+
+
+def _torchvision_model(name: str, pretrained: str, weights_dir: str | None) -> nn.Module:
+    if name not in _ARCHS:
+        raise ConfigError(f"model.backbone: expected one of {', '.join(_ARCHS)}, got {name!r}")
+    model = getattr(torchvision.models, _ARCHS[name][0])(weights=None)  # never downloads
+    if pretrained == "imagenet":
+        _load_state_dict(model, find_imagenet_weights(name, weights_dir))
+    elif pretrained != "none":
+        _load_state_dict(model, Path(pretrained).expanduser())
+    return model
+
+
+def _has_stride2(module: nn.Module) -> bool:
+    return any(isinstance(m, nn.Conv2d) and tuple(m.stride) == (2, 2) for m in module.modules())
+
+
+def _set_last_stride_one(stage: nn.Module) -> None:
+    """Turn every stride-2 convolution of the last stage into stride 1 (ResNet: layer4's conv and
+    downsample; MobileNetV3: the depthwise conv), doubling the final map's height and width."""
+    for m in stage.modules():
+        if isinstance(m, nn.Conv2d) and tuple(m.stride) == (2, 2):
+            m.stride = (1, 1)
+
+
+def build_stages(
+    name: str, pretrained: str = "none", weights_dir: str | None = None, last_stride: int = 1
+) -> tuple[list[nn.Module], int]:
+    """Build backbone ``name`` as four stages (output strides 4, 8, 16, 32/16) and its output channels."""
+    model = _torchvision_model(name, pretrained, weights_dir)
+    if name.startswith("resnet"):
+        stem = nn.Sequential(model.conv1, model.bn1, model.relu, model.maxpool, model.layer1)
+        stages = [stem, model.layer2, model.layer3, model.layer4]
+        channels = model.fc.in_features
+    else:
+        blocks = list(model.features)
+        down = [i for i, b in enumerate(blocks) if _has_stride2(b)]  # 5 downsampling blocks
+        cuts = [0, down[2], down[3], down[4], len(blocks)]
+        stages = [nn.Sequential(*blocks[a:b]) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+        channels = model.classifier[0].in_features
+    if last_stride == 1:
+        _set_last_stride_one(stages[-1])
+    return stages, channels

@@ -1,0 +1,94 @@
+"""Test a trained model: extract the protocol's features from a checkpoint, then score them.
+
+``evaluate_checkpoint(ckpt, "sysu", root, mode="all")`` -> ``ProtocolResult``. For RegDB with
+``trial="all"``, ``checkpoint`` is either a run directory made by ``vireid train --trial all`` (one
+``trial_<t>/`` per trial) or a pattern containing ``{trial}`` (``runs/x/trial_{trial}/model.pt``); each
+trial's model is scored on its own trial's test split and the result averages the trials found.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from vireid.errors import CheckpointError, ConfigError
+from vireid.evaluation.result import ProtocolResult
+from vireid.features.extract import extract_protocol
+from vireid.features.store import FeatureSet, save_features
+
+TRIALS = tuple(range(1, 11))
+
+
+def regdb_trial_checkpoints(spec: str | os.PathLike) -> dict[int, Path]:
+    """Checkpoints per RegDB trial from a ``--trial all`` run directory or a ``{trial}`` pattern."""
+    text = str(spec)
+    if "{trial}" in text:
+        found = {t: Path(text.format(trial=t)) for t in TRIALS}
+        found = {t: p for t, p in found.items() if p.exists()}
+    else:
+        root = Path(spec)
+        if not root.is_dir():
+            raise CheckpointError(
+                f"--checkpoint {root}: with --trial all expected a run directory holding trial_<t>/ "
+                "folders (vireid train --trial all) or a pattern containing {trial}"
+            )
+        found = {}
+        for sub in root.iterdir():
+            m = re.fullmatch(r"trial_(\d+)", sub.name)
+            if m and sub.is_dir() and int(m.group(1)) in TRIALS:
+                found[int(m.group(1))] = sub
+    if not found:
+        raise CheckpointError(f"--checkpoint {spec}: no per-trial checkpoints found (expected trial_1 .. trial_10)")
+    return dict(sorted(found.items()))
+
+
+def evaluate_checkpoint(
+    checkpoint: str | os.PathLike,
+    dataset: str,
+    root: str | os.PathLike,
+    *,
+    trial: int | str = 1,
+    mode: str = "all",
+    shots: int = 1,
+    sampling: str = "official",
+    direction: str = "v2t",
+    normalize: bool = True,
+    rerank: bool = False,
+    flip: bool | None = None,
+    device: str = "auto",
+    batch_size: int | None = None,
+    save_features_to: str | os.PathLike | None = None,
+    progress: bool = False,
+) -> ProtocolResult:
+    """Extract and score; ``save_features_to`` keeps the features (RegDB all: one file per trial,
+    ``{trial}`` in the name or ``_trial<t>`` added before the suffix)."""
+    from vireid.evaluation.protocols import evaluate_regdb, evaluate_sysu
+
+    kw: dict[str, Any] = {"flip": flip, "device": device, "batch_size": batch_size, "progress": progress}
+    if dataset == "sysu":
+        fs = extract_protocol(checkpoint, "sysu", root, out=save_features_to, **kw)
+        return evaluate_sysu(root, fs, mode=mode, shots=shots, sampling=sampling, normalize=normalize,
+                             rerank=rerank)
+    if dataset != "regdb":
+        raise ConfigError(f"--dataset: expected sysu or regdb, got {dataset!r}")
+    if trial == "all":
+        features: dict[int, FeatureSet] = {}
+        for t, ckpt_path in regdb_trial_checkpoints(checkpoint).items():
+            features[t] = extract_protocol(ckpt_path, "regdb", root, trial=t, **kw)
+            if save_features_to is not None:
+                save_features(_per_trial(save_features_to, t), features[t].paths, features[t].feats)
+        return evaluate_regdb(root, features, trial="all", direction=direction, normalize=normalize, rerank=rerank)
+    if not isinstance(trial, int) or trial not in TRIALS:
+        raise ConfigError(f"--trial: expected 1..10 or all, got {trial!r}")
+    fs = extract_protocol(checkpoint, "regdb", root, trial=trial, out=save_features_to, **kw)
+    return evaluate_regdb(root, {trial: fs}, trial=trial, direction=direction, normalize=normalize, rerank=rerank)
+
+
+def _per_trial(path: str | os.PathLike, trial: int) -> Path:
+    text = str(path)
+    if "{trial}" in text:
+        return Path(text.format(trial=trial))
+    p = Path(text)
+    return p.with_name(f"{p.stem}_trial{trial}{p.suffix}")

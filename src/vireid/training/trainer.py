@@ -1,0 +1,781 @@
+"""The trainer: a small train step with hooks around it (fast-reid style).
+
+``train(config, run_dir)`` builds data, model, criterion, optimiser and schedule from a ``Config``,
+runs the epochs and returns a :class:`RunResult`. Hooks (``before_train``, ``before_epoch``,
+``after_step``, ``after_epoch``, ``after_train``) do everything else: validation on held-out TRAINING
+identities, checkpoints, the metrics log and the progress bar. Only the main process (rank 0) writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import sys
+import threading
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from vireid import __version__
+from vireid.config import Config, save_config
+from vireid.errors import ConfigError, VireidError
+from vireid.training import checkpoint as ckpt
+from vireid.training.schedule import build_scheduler
+
+CONFIG_FILE = "config.yaml"
+METRICS_FILE = "metrics.jsonl"
+RUN_FILE = "run.json"
+
+
+class RunDirError(VireidError):
+    """The run directory exists (without --resume / --overwrite) or cannot be resumed."""
+
+
+class TrainingDivergedError(VireidError):
+    """The loss became NaN or infinite; the run stopped and the last good checkpoint was kept."""
+
+
+@dataclass
+class RunResult:
+    """What a finished (or interrupted) run produced."""
+
+    run_dir: Path
+    model_path: Path  # the selected model (``model.pt``): best validation epoch or the last epoch
+    last_checkpoint: Path  # ``last.pt``: the resumable state after the last finished epoch
+    epochs_done: int
+    selected_epoch: int  # 1-based epoch of the selected model
+    selected_val: dict[str, float] | None  # validation metrics of the selected model, if validated
+    history: list[dict[str, Any]] = field(default_factory=list)  # one dict per finished epoch
+    config: Config | None = None
+    num_classes: int = 0
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` -> CUDA if available, else CPU; anything else is parsed by torch."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"train.device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {name!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"train.device is {name!r} but CUDA is not available on this machine")
+    return device
+
+
+@dataclass
+class _SingleProcess:
+    """The distributed context of a plain (non-torchrun) process."""
+
+    device: torch.device
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def _distributed():
+    try:
+        from vireid.training import distributed
+    except ImportError:
+        return None
+    return distributed
+
+
+def init_context(device: str, timeout_s: float):
+    """The distributed context (single-process unless launched by torchrun)."""
+    dist = _distributed()
+    if dist is not None and hasattr(dist, "init_distributed"):
+        return dist.init_distributed(device, timeout_s)
+    return _SingleProcess(resolve_device(device))
+
+
+def _barrier(ctx) -> None:
+    dist = _distributed()
+    if ctx.world_size > 1 and dist is not None:
+        dist.barrier(ctx)
+
+
+def autocast_settings(device: torch.device, enabled: bool) -> tuple[bool, torch.dtype]:
+    """Whether to autocast, and the dtype: bf16 where the GPU supports it, else fp16 (with a scaler)."""
+    if not enabled or device.type != "cuda":
+        return False, torch.float32
+    bf16 = torch.cuda.is_bf16_supported()
+    return True, torch.bfloat16 if bf16 else torch.float16
+
+
+def build_optimizer(model: nn.Module, cfg) -> torch.optim.Optimizer:
+    """One parameter group over all trainable parameters (as the release)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.name == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+    if cfg.name == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(
+        params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=cfg.nesterov
+    )
+
+
+# --------------------------------------------------------------------------- run directory
+
+
+def check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
+    """Refuse an existing run directory unless resuming, or overwriting one of ours (no side effect)."""
+    if resume:
+        if not (run_dir / ckpt.LAST).is_file():
+            raise RunDirError(f"cannot resume: {run_dir / ckpt.LAST} does not exist")
+        return
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunDirError(f"run directory {run_dir} is a file")
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        if not overwrite:
+            raise RunDirError(
+                f"run directory {run_dir} already exists; pass --resume to continue it or --overwrite to replace it"
+            )
+        ours = (run_dir / CONFIG_FILE).is_file() or any(run_dir.glob("trial_*/" + CONFIG_FILE))
+        if not ours:
+            raise RunDirError(f"refusing to overwrite {run_dir}: it is not a vireid run directory (no {CONFIG_FILE})")
+
+
+def prepare_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
+    """:func:`check_run_dir`, then empty it (``overwrite``) and create it."""
+    check_run_dir(run_dir, resume=resume, overwrite=overwrite)
+    if not resume and overwrite and run_dir.is_dir() and any(run_dir.iterdir()):
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+# --------------------------------------------------------------------------- hooks
+
+
+class HookBase:
+    """Override any of these; ``self.trainer`` is set when the hook is registered."""
+
+    trainer: Trainer
+
+    def before_train(self) -> None: ...
+
+    def before_epoch(self) -> None: ...
+
+    def after_step(self) -> None: ...
+
+    def after_epoch(self) -> None: ...
+
+    def after_train(self) -> None: ...
+
+
+class ValidationHook(HookBase):
+    """Every ``train.eval_every`` epochs (and after the last), rank held-out training ids (IR -> visible)."""
+
+    def after_epoch(self) -> None:
+        t = self.trainer
+        every = t.cfg.train.eval_every
+        last = t.epoch + 1 == t.cfg.train.epochs
+        if not t.has_validation or not (last or (every > 0 and (t.epoch + 1) % every == 0)):
+            return
+        if t.ctx.is_main:
+            metrics = t.validate()
+            t.epoch_record["val"] = metrics
+            score = metrics[t.cfg.train.select_metric]
+            if t.best is None or score > t.best["score"]:
+                t.best = {"score": score, "epoch": t.epoch + 1, "val": metrics}
+                t.improved = True
+        _barrier(t.ctx)
+
+
+class CheckpointHook(HookBase):
+    """Write ``last.pt`` every ``train.checkpoint_every`` epochs (and after the last), and ``model.pt``."""
+
+    def after_epoch(self) -> None:
+        t = self.trainer
+        last = t.epoch + 1 == t.cfg.train.epochs
+        every = max(1, t.cfg.train.checkpoint_every)
+        if t.ctx.is_main:
+            if last or (t.epoch + 1) % every == 0:
+                t.save_last()
+                if t.cfg.train.select == "last":
+                    t.save_model(t.epoch + 1, t.epoch_record.get("val"))
+            if t.cfg.train.select == "val" and t.improved:
+                t.save_model(t.best["epoch"], t.best["val"])
+        _barrier(t.ctx)
+
+
+class MetricsLogger(HookBase):
+    """JSON lines in ``metrics.jsonl`` (and TensorBoard scalars when tensorboard is importable)."""
+
+    def __init__(self) -> None:
+        self.writer = None
+
+    def before_train(self) -> None:
+        t = self.trainer
+        if not t.ctx.is_main:
+            return
+        path = t.run_dir / METRICS_FILE
+        if t.resume and path.is_file():  # drop the lines written after the checkpoint we resume from
+            keep = [ln for ln in path.read_text().splitlines() if ln and _before(json.loads(ln), t)]
+            from vireid.utils.io import atomic_write_text
+
+            atomic_write_text(path, "".join(line + "\n" for line in keep))
+        self.file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in after_train
+        if t.cfg.train.tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                SummaryWriter = None
+            if SummaryWriter is not None:
+                self.writer = SummaryWriter(str(t.run_dir / "tensorboard"), purge_step=t.global_step or None)
+
+    def _write(self, record: dict[str, Any]) -> None:
+        self.file.write(json.dumps(record) + "\n")
+        self.file.flush()
+
+    def after_step(self) -> None:
+        t = self.trainer
+        if not t.ctx.is_main or t.cfg.train.log_every <= 0 or t.step % t.cfg.train.log_every:
+            return
+        record = {"kind": "step", "epoch": t.epoch + 1, "step": t.step, "global_step": t.global_step,
+                  "lr": t.lr, "images_per_s": round(t.images_per_s, 2), **t.terms}
+        self._write(record)
+        if self.writer is not None:
+            for key, value in t.terms.items():
+                self.writer.add_scalar(f"train/{key}", value, t.global_step)
+            self.writer.add_scalar("train/lr", t.lr, t.global_step)
+
+    def after_epoch(self) -> None:
+        t = self.trainer
+        if not t.ctx.is_main:
+            return
+        self._write({"kind": "epoch", **t.epoch_record})
+        if self.writer is not None:
+            for key, value in t.epoch_record.get("val", {}).items():
+                self.writer.add_scalar(f"val/{key}", value, t.epoch + 1)
+            self.writer.flush()
+
+    def after_train(self) -> None:
+        if hasattr(self, "file"):
+            self.file.close()
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _before(record: dict[str, Any], t: Trainer) -> bool:
+    """Whether a metrics line describes training that precedes the resumed checkpoint."""
+    epoch = record.get("epoch", 0)
+    if epoch <= t.start_epoch:
+        return True
+    return record.get("kind") == "step" and epoch == t.start_epoch + 1 and record.get("step", 0) <= t.start_step
+
+
+class ProgressBar(HookBase):
+    """A tqdm bar per epoch with the loss terms, learning rate and images/s (rank 0 only)."""
+
+    def __init__(self) -> None:
+        self.bar = None
+
+    def before_epoch(self) -> None:
+        t = self.trainer
+        if not (t.ctx.is_main and t.cfg.train.progress):
+            return
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=t.steps_per_epoch, desc=f"epoch {t.epoch + 1}/{t.cfg.train.epochs}",
+                        leave=False, dynamic_ncols=True, file=sys.stderr)
+
+    def after_step(self) -> None:
+        if self.bar is None:
+            return
+        t = self.trainer
+        post = {k: f"{v:.3g}" for k, v in t.terms.items()}
+        post["lr"] = f"{t.lr:.2e}"
+        post["img/s"] = f"{t.images_per_s:.0f}"
+        self.bar.set_postfix(post, refresh=False)
+        self.bar.update(1)
+
+    def after_epoch(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+            t = self.trainer
+            val = t.epoch_record.get("val")
+            msg = f"epoch {t.epoch + 1}/{t.cfg.train.epochs} loss {t.epoch_record['loss']:.4f}"
+            if val:
+                msg += " | val " + " ".join(f"{k} {v:.2f}" for k, v in val.items() if k in ("rank1", "mAP", "mINP"))
+            print(msg, file=sys.stderr)
+
+    def after_train(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _install_sigint(trainer: Trainer):
+    """First SIGINT: ask the trainer to stop after this step; a second one: KeyboardInterrupt at once."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        if trainer._stop_requested:
+            raise KeyboardInterrupt
+        trainer.request_stop()
+        print("stopping after this step (Ctrl-C again to stop at once)", file=sys.stderr)
+
+    return signal.signal(signal.SIGINT, handler)
+
+
+def _restore_sigint(previous) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGINT, previous)
+
+
+def default_hooks() -> list[HookBase]:
+    """Validation before checkpointing (so the checkpoint records the best score), then logging."""
+    return [ValidationHook(), CheckpointHook(), MetricsLogger(), ProgressBar()]
+
+
+# --------------------------------------------------------------------------- trainer
+
+
+class Trainer:
+    """Owns the training state; :meth:`run_step` is one optimisation step, hooks do the rest."""
+
+    def __init__(
+        self,
+        config: Config,
+        run_dir: str | os.PathLike,
+        *,
+        data_root: str | os.PathLike | None = None,
+        resume: bool = False,
+        overwrite: bool = False,
+        hooks: list[HookBase] | None = None,
+        ctx=None,
+    ) -> None:
+        self.cfg = config
+        self.run_dir = Path(run_dir)
+        self.resume = resume
+        self.overwrite = overwrite
+        self.ctx = ctx if ctx is not None else init_context(config.train.device, config.train.dist_timeout_s)
+        self.device = self.ctx.device
+        root = data_root if data_root is not None else config.data.root
+        if root is None and resume and (self.run_dir / RUN_FILE).is_file():
+            root = json.loads((self.run_dir / RUN_FILE).read_text()).get("data_root")
+        if root is None:
+            raise ConfigError("no dataset root: pass --data-root DIR or set data.root")
+        self.data_root = Path(root)
+        self.hooks: list[HookBase] = []
+        for hook in hooks if hooks is not None else default_hooks():
+            self.register(hook)
+        self.epoch = 0
+        self.start_epoch = 0
+        self.start_step = 0
+        self.partial: dict[str, Any] = {"sums": {}, "images": 0, "seconds": 0.0}
+        self._stop_requested = False
+        self.last_saved: tuple[int, int] | None = None  # (finished epochs, steps into the next) of last.pt
+        self.step = 0
+        self.global_step = 0
+        self.terms: dict[str, float] = {}
+        self.lr = config.optim.lr
+        self.images_per_s = 0.0
+        self.best: dict[str, Any] | None = None
+        self.improved = False
+        self.history: list[dict[str, Any]] = []
+        self.epoch_record: dict[str, Any] = {}
+
+    def register(self, hook: HookBase) -> None:
+        hook.trainer = self
+        self.hooks.append(hook)
+
+    def _call(self, name: str) -> None:
+        for hook in self.hooks:
+            getattr(hook, name)()
+
+    # ---- setup
+
+    def setup(self) -> None:
+        """Build everything (seeded), then restore the resumed state if any."""
+        cfg = self.cfg
+        cfg.validate()
+        if self.ctx.is_main:  # refuse early; the old run is removed only once everything is built
+            check_run_dir(self.run_dir, resume=self.resume, overwrite=self.overwrite)
+        resumed = None
+        if self.resume:
+            path = self.run_dir / ckpt.LAST
+            resumed = ckpt.load_checkpoint(path, map_location="cpu")
+            ckpt.check_same_config(resumed["config"], cfg.to_dict(), path)
+        if cfg.train.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        seed_everything(cfg.train.seed)
+
+        from vireid.data.loaders import build_training_data
+        from vireid.losses.criteria import build_criterion
+        from vireid.models.build import build_model
+
+        self.data = build_training_data(cfg.data, self.data_root, seed=cfg.train.seed,
+                                        rank=self.ctx.rank, world_size=self.ctx.world_size)
+        self.num_classes = int(self.data.num_classes)
+        self.has_validation = bool(self.data.val_query) and bool(self.data.val_gallery)
+        if cfg.train.select == "val" and not self.has_validation:
+            raise ConfigError(
+                "train.select is 'val' but no training identities are held out for validation: "
+                "set data.val_split (e.g. 'official' or a number of ids) or train.select=last"
+            )
+        self.steps_per_epoch = len(self.data.loader)
+        if self.steps_per_epoch == 0:
+            raise ConfigError(
+                f"an epoch has no batch: data.ids_per_batch={cfg.data.ids_per_batch} exceeds the "
+                f"{self.num_classes} training identities"
+            )
+        model = build_model(cfg.model, self.num_classes).to(self.device)
+        self.use_amp, self.amp_dtype = autocast_settings(self.device, cfg.train.amp)
+        self.channels_last = cfg.train.channels_last and self.device.type == "cuda"
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.criterion = build_criterion(cfg.loss, cfg.model, self.num_classes).to(self.device)
+        self.optimizer = build_optimizer(nn.ModuleList([model, self.criterion]), cfg.optim)
+        self.scheduler = build_scheduler(self.optimizer, cfg.schedule)
+        self.scaler = torch.amp.GradScaler(
+            "cuda", enabled=self.use_amp and self.amp_dtype == torch.float16
+        ) if self.device.type == "cuda" else None
+        dist = _distributed()
+        if self.ctx.world_size > 1 and dist is not None:
+            self.model = dist.wrap_model(model, self.ctx, sync_bn=cfg.train.sync_bn,
+                                         find_unused_parameters=cfg.train.find_unused_parameters)
+        else:
+            self.model = model
+        if resumed is not None:
+            self._restore(resumed)
+        self.lr = self.optimizer.param_groups[0]["lr"]
+        if self.ctx.is_main:
+            prepare_run_dir(self.run_dir, resume=self.resume, overwrite=self.overwrite)
+            save_config(cfg, self.run_dir / CONFIG_FILE)
+            from vireid.utils.io import atomic_write_json
+
+            atomic_write_json(self.run_dir / RUN_FILE, {
+                "data_root": str(self.data_root), "vireid": __version__, "torch": torch.__version__,
+                "device": str(self.device), "world_size": self.ctx.world_size,
+                "num_classes": self.num_classes,
+            })
+        _barrier(self.ctx)
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        source = self.run_dir / ckpt.LAST
+        ckpt.load_model_state(ckpt.unwrap(self.model), state["model"], source)
+        if "criterion" in state:
+            self.criterion.load_state_dict(state["criterion"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        sampler = getattr(self.data, "sampler", None)
+        if sampler is not None and state.get("sampler") is not None and hasattr(sampler, "load_state_dict"):
+            sampler.load_state_dict(state["sampler"])
+        self.start_epoch = int(state["epoch"])
+        self.start_step = int(state.get("step", 0))
+        self.partial = state.get("partial") or {"sums": {}, "images": 0, "seconds": 0.0}
+        self.global_step = int(state.get("global_step", 0))
+        self.last_saved = (self.start_epoch, self.start_step)
+        self.best = state.get("best")
+        self.history = list(state.get("history", []))
+        if state.get("rng") is not None:
+            ckpt.set_rng_state(state["rng"])
+
+    # ---- state
+
+    def state(self) -> dict[str, Any]:
+        """Everything needed to resume after the current (finished) epoch."""
+        sampler = getattr(self.data, "sampler", None)
+        return {
+            "model": ckpt.unwrap(self.model).state_dict(),
+            "criterion": self.criterion.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "sampler": sampler.state_dict() if sampler is not None and hasattr(sampler, "state_dict") else None,
+            "rng": ckpt.rng_state(),
+            "epoch": self.epoch + 1,
+            "step": 0,
+            "global_step": self.global_step,
+            "best": self.best,
+            "history": self.history,
+            "config": self.cfg.to_dict(),
+            "num_classes": self.num_classes,
+            "label_map": dict(self.data.label_map),
+        }
+
+    def save_last(self) -> Path:
+        path = ckpt.save_checkpoint(self.run_dir / ckpt.LAST, self.state())
+        self.last_saved = (self.epoch + 1, 0)
+        return path
+
+    def save_model(self, epoch: int, val: dict[str, float] | None) -> Path:
+        """The selected model: weights, config and label map (no optimiser state)."""
+        return ckpt.save_checkpoint(self.run_dir / ckpt.MODEL, {
+            "model": ckpt.unwrap(self.model).state_dict(),
+            "epoch": epoch,
+            "val": val,
+            "config": self.cfg.to_dict(),
+            "num_classes": self.num_classes,
+            "label_map": dict(self.data.label_map),
+        })
+
+    # ---- one step
+
+    def _to_device(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        images = batch["images"].to(self.device, non_blocking=True)
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return images, batch["labels"].to(self.device), batch["modality"].to(self.device)
+
+    def run_step(self, batch: dict[str, Any]) -> dict[str, float]:
+        """Forward, loss, backward, optimiser step; returns the loss terms as floats."""
+        images, labels, modality = self._to_device(batch)
+        amp = (torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+               if self.use_amp else nullcontext())
+        with amp:
+            outputs = self.model(images, modality)
+        outputs = {k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in outputs.items()}
+        terms = self.criterion(outputs, labels, modality)
+        loss = terms["loss"]
+        if not torch.isfinite(loss):
+            self._diverged(terms)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None and self.scaler.is_enabled():
+            self.scaler.scale(loss).backward()
+            if self.cfg.train.grad_clip > 0:
+                self.scaler.unscale_(self.optimizer)
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            if self.cfg.train.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
+            self.optimizer.step()
+        return {k: float(v.detach()) for k, v in terms.items() if torch.is_tensor(v) and v.numel() == 1}
+
+    def _diverged(self, terms: dict[str, torch.Tensor]) -> None:
+        shown = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in terms.items() if torch.is_tensor(v) and v.numel() == 1)
+        if self.last_saved is None:
+            kept = "no checkpoint had been written yet"
+        else:
+            epoch, step = self.last_saved
+            where = f"epoch {epoch}" if step == 0 else f"epoch {epoch + 1} step {step}"
+            kept = f"last good checkpoint {self.run_dir / ckpt.LAST} ({where})"
+        raise TrainingDivergedError(
+            f"loss is not finite at epoch {self.epoch + 1} step {self.step + 1} ({shown}); "
+            f"stopped, {kept}; lower optim.lr or check the data"
+        )
+
+    # ---- validation
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Rank the held-out ids' visible images for each of their infrared images (compute_metrics)."""
+        from vireid.evaluation.metrics import compute_metrics
+        from vireid.features.extract import extract_features
+
+        model = ckpt.unwrap(self.model)
+        bs = self.cfg.train.eval_batch_size
+        kw = {"device": self.device, "batch_size": bs, "flip": self.cfg.test.flip, "amp": self.use_amp}
+        q = extract_features(model, self.data.val_query, self.data_root, self.cfg.data, **kw)
+        g = extract_features(model, self.data.val_gallery, self.data_root, self.cfg.data, **kw)
+        qf = torch.nn.functional.normalize(torch.from_numpy(q.feats), dim=1)
+        gf = torch.nn.functional.normalize(torch.from_numpy(g.feats), dim=1)
+        dist = torch.cdist(qf, gf).numpy()
+        q_pids = np.array([r.pid for r in self.data.val_query])
+        g_pids = np.array([r.pid for r in self.data.val_gallery])
+        q_cams = np.array([r.camera for r in self.data.val_query])
+        g_cams = np.array([r.camera for r in self.data.val_gallery])
+        m = compute_metrics(dist, q_pids, g_pids, q_cams, g_cams)
+        cmc = np.asarray(m.cmc)
+        return {"rank1": 100.0 * float(cmc[0]), "rank5": 100.0 * float(cmc[min(4, len(cmc) - 1)]),
+                "mAP": 100.0 * float(m.mAP), "mINP": 100.0 * float(m.mINP)}
+
+    # ---- loop
+
+    def train(self) -> RunResult:
+        """Run the remaining epochs.
+
+        The first Ctrl-C (SIGINT) stops after the current step and writes ``last.pt`` at that step (a
+        resumable mid-epoch state), then raises ``KeyboardInterrupt``; a second one interrupts at once.
+        """
+        self.setup()
+        self._call("before_train")
+        self._stop_requested = False
+        previous = _install_sigint(self)
+        try:
+            for epoch in range(self.start_epoch, self.cfg.train.epochs):
+                self._run_epoch(epoch)
+        finally:
+            _restore_sigint(previous)
+            self._call("after_train")
+        return self.result()
+
+    def request_stop(self) -> None:
+        """Ask the loop to stop after the current step (what the first Ctrl-C does)."""
+        self._stop_requested = True
+
+    def _run_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        resuming_mid_epoch = epoch == self.start_epoch and self.start_step > 0
+        sampler = getattr(self.data, "sampler", None)
+        if resuming_mid_epoch:
+            self.step, sums, images, elapsed0 = self.start_step, dict(self.partial["sums"]), \
+                self.partial["images"], self.partial["seconds"]
+        else:
+            self.step, sums, images, elapsed0 = 0, {}, 0, 0.0
+            self.improved = False
+            if sampler is not None and hasattr(sampler, "set_epoch"):
+                sampler.set_epoch(epoch)
+        self.lr = self.optimizer.param_groups[0]["lr"]
+        self.model.train()
+        self._call("before_epoch")
+        start = tick = time.perf_counter()
+        for batch in self.data.loader:
+            self.terms = self.run_step(batch)
+            n = int(batch["images"].shape[0]) * self.ctx.world_size
+            images += n
+            now = time.perf_counter()
+            self.images_per_s = n / max(now - tick, 1e-9)
+            tick = now
+            for key, value in self.terms.items():
+                sums[key] = sums.get(key, 0.0) + value
+            self.step += 1
+            self.global_step += 1
+            self._call("after_step")
+            if self._stop_requested and self.step < self.steps_per_epoch:
+                self._interrupt(sums, images, elapsed0 + time.perf_counter() - start)
+        elapsed = elapsed0 + time.perf_counter() - start
+        self.scheduler.step()
+        means = {k: v / max(self.step, 1) for k, v in sums.items()}
+        self.epoch_record = {"epoch": epoch + 1, "lr": self.lr, **means,
+                             "images_per_s": round(images / max(elapsed, 1e-9), 2), "seconds": round(elapsed, 3)}
+        self.history.append(self.epoch_record)  # before the hooks: the checkpoint includes this epoch
+        self._call("after_epoch")
+        self.start_step = 0
+        if self._stop_requested and epoch + 1 < self.cfg.train.epochs:
+            self._interrupt_message(epoch + 1, 0)
+            raise KeyboardInterrupt
+
+    def _interrupt(self, sums: dict[str, float], images: int, seconds: float) -> None:
+        """Write a mid-epoch ``last.pt`` (rank 0) and raise KeyboardInterrupt."""
+        if self.ctx.is_main:
+            state = self.state()
+            state["epoch"] = self.epoch  # unfinished
+            state["step"] = self.step
+            state["partial"] = {"sums": sums, "images": images, "seconds": seconds}
+            sampler = getattr(self.data, "sampler", None)
+            if sampler is not None and hasattr(sampler, "state_dict"):
+                state["sampler"] = sampler.state_dict(batches_done=self.step)
+            ckpt.save_checkpoint(self.run_dir / ckpt.LAST, state)
+            self.last_saved = (self.epoch, self.step)
+            self._interrupt_message(self.epoch, self.step)
+        _barrier(self.ctx)
+        raise KeyboardInterrupt
+
+    def _interrupt_message(self, epoch: int, step: int) -> None:
+        if self.ctx.is_main:
+            print(f"interrupted: saved {self.run_dir / ckpt.LAST} at epoch {epoch + (1 if step else 0)} "
+                  f"step {step}; continue with --resume", file=sys.stderr)
+
+    def result(self) -> RunResult:
+        done = self.history[-1]["epoch"] if self.history else self.start_epoch
+        if self.cfg.train.select == "val" and self.best is not None:
+            sel_epoch, sel_val = self.best["epoch"], self.best["val"]
+        else:
+            sel_epoch = done
+            sel_val = next((h.get("val") for h in reversed(self.history) if h["epoch"] == done), None)
+        return RunResult(
+            run_dir=self.run_dir, model_path=self.run_dir / ckpt.MODEL, last_checkpoint=self.run_dir / ckpt.LAST,
+            epochs_done=done, selected_epoch=sel_epoch, selected_val=sel_val, history=list(self.history),
+            config=self.cfg, num_classes=self.num_classes,
+        )
+
+
+def train(
+    config: Config,
+    output_dir: str | os.PathLike,
+    *,
+    data_root: str | os.PathLike | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    hooks: list[HookBase] | None = None,
+) -> RunResult:
+    """Train ``config`` into ``output_dir`` (refused if it exists, unless ``resume`` or ``overwrite``)."""
+    trainer = Trainer(config, output_dir, data_root=data_root, resume=resume, overwrite=overwrite, hooks=hooks)
+    dist = _distributed()
+    try:
+        return trainer.train()
+    finally:
+        if trainer.ctx.world_size > 1 and dist is not None and hasattr(dist, "cleanup"):
+            dist.cleanup(trainer.ctx)
+
+
+def trial_dir(output_dir: str | os.PathLike, trial: int) -> Path:
+    """Where trial ``trial`` of a RegDB ``--trial all`` run lives."""
+    return Path(output_dir) / f"trial_{trial}"
+
+
+def regdb_trials(root: str | os.PathLike) -> list[int]:
+    """The trials 1..10 whose training idx files exist under a RegDB root (all 10 in the real dataset)."""
+    from vireid.data.regdb import check_regdb_root, idx_path
+
+    root = check_regdb_root(root)
+    found = [t for t in range(1, 11) if all(idx_path(root, "train", m, t).is_file() for m in ("visible", "thermal"))]
+    if not found:
+        raise ConfigError(f"data.trial=all: {root} holds no idx/train_visible_<t>.txt training files")
+    return found
+
+
+def train_trials(
+    config: Config,
+    output_dir: str | os.PathLike,
+    trials: list[int] | range | None = None,
+    *,
+    data_root: str | os.PathLike | None = None,
+    **kwargs: Any,
+) -> list[RunResult]:
+    """RegDB: one fresh model per trial into ``output_dir/trial_<t>``; ``trials`` default to every trial
+    of the dataset (1..10; the release trained idx 2..11 and scored 8 of them)."""
+    from dataclasses import replace
+
+    output_dir = Path(output_dir)
+    if config.data.dataset != "regdb":
+        raise ConfigError("data.trial=all is for RegDB; SYSU-MM01 has a single training split")
+    root = data_root if data_root is not None else config.data.root
+    if trials is None:
+        if root is None:
+            raise ConfigError("no dataset root: pass --data-root DIR or set data.root")
+        trials = regdb_trials(root)
+    resume, overwrite = kwargs.pop("resume", False), kwargs.pop("overwrite", False)
+    if not resume:
+        prepare_run_dir(output_dir, resume=False, overwrite=overwrite)
+    results = []
+    for t in trials:
+        cfg = replace(config, data=replace(config.data, trial=int(t)))
+        sub = trial_dir(output_dir, t)
+        sub_resume = resume and (sub / ckpt.LAST).is_file()
+        if resume and not sub_resume and sub.exists():
+            shutil.rmtree(sub)  # started but never checkpointed: start it again
+        results.append(train(cfg, sub, data_root=root, resume=sub_resume, **kwargs))
+    return results

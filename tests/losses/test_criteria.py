@@ -1,0 +1,91 @@
+"""Criteria on hand-made model outputs: terms, totals, pairs, switches."""
+
+import pytest
+import torch
+
+from vireid.errors import ConfigError
+from vireid.losses import LossConfig, build_criterion
+from vireid.losses.distillation import vcd, vml, vsd
+from vireid.losses.divergences import gaussian_kl_to_standard_normal
+from vireid.models import ModelConfig
+
+LABELS = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+MODALITY = torch.tensor([0, 0, 1, 1, 0, 0, 1, 1])
+
+
+def _outputs(rows_by_branch, c=3, d=4, z=2, gaussian=True):
+    g = torch.Generator().manual_seed(0)
+    out = {}
+    for b, rows in rows_by_branch.items():
+        n = len(rows)
+        out[f"{b}/rows"] = torch.tensor(rows)
+        for key, dim in (("g", d), ("v", d), ("v_logits", c), ("z", z), ("z_logits", c), ("mu", z)):
+            out[f"{b}/{key}"] = torch.randn(n, dim, generator=g)
+        if gaussian:
+            out[f"{b}/std"] = torch.rand(n, z, generator=g) + 0.5
+    return out
+
+
+PAPER_ROWS = {"V": [0, 1, 4, 5], "I": [2, 3, 6, 7], "S": list(range(8))}
+
+
+def test_vd_terms_and_total():
+    cfg = LossConfig()
+    terms = build_criterion(cfg, ModelConfig(), 3)(_outputs(PAPER_ROWS), LABELS, MODALITY)
+    assert set(terms) == {"loss", "ce", "metric", "vsd", "vcd", "vml"}
+    expected = terms["ce"] + terms["metric"] + 2 * terms["vsd"] + 2 * terms["vcd"] + 2 * terms["vml"]
+    assert terms["loss"].item() == pytest.approx(expected.item(), rel=1e-6)
+    out = _outputs(PAPER_ROWS)
+    vis, ir = torch.tensor([0, 1, 4, 5]), torch.tensor([2, 3, 6, 7])
+    v, z = out["S/v_logits"], out["S/z_logits"]
+    assert terms["vcd"].item() == pytest.approx(vcd(v[vis], z[vis], v[ir], z[ir]).item(), rel=1e-6)
+    assert terms["vml"].item() == pytest.approx(vml(z[vis], z[ir]).item(), rel=1e-6)
+    expected_vsd = vsd(out["V/v_logits"], out["V/z_logits"]) + vsd(out["I/v_logits"], out["I/z_logits"])
+    assert terms["vsd"].item() == pytest.approx(expected_vsd.item(), rel=1e-6)
+
+
+def test_vd_released_routing_pairs_each_image_with_its_greyscale():
+    rows = {"V": list(range(8)), "I": list(range(8)), "S": list(range(8)) * 2}
+    out = _outputs(rows, gaussian=False)
+    model_cfg = ModelConfig(routing="released", bottleneck="deterministic")
+    loss_cfg = LossConfig(kl_numerics="released", metric="ranking", cml_weight=8.0)
+    terms = build_criterion(loss_cfg, model_cfg, 3)(out, LABELS, MODALITY)
+    v, z = out["S/v_logits"], out["S/z_logits"]
+    raw, grey = torch.arange(8), torch.arange(8, 16)
+    expected = vcd(v[raw], z[raw], v[grey], z[grey], numerics="released")
+    assert terms["vcd"].item() == pytest.approx(expected.item(), rel=1e-6)
+    assert terms["vsd"].item() < 0  # the released numerics are negative
+    assert "cml" in terms and terms["cml"].item() >= 0
+
+
+def test_vd_rejects_batches_that_break_the_pair_contract():
+    labels = LABELS.clone()
+    labels[[2, 6]] = labels[[6, 2]]
+    with pytest.raises(ValueError, match="differ"):
+        build_criterion(LossConfig(), ModelConfig(), 3)(_outputs(PAPER_ROWS), labels, MODALITY)
+
+
+def test_ib_terms():
+    out = _outputs(PAPER_ROWS)
+    terms = build_criterion(LossConfig(beta=0.1), ModelConfig(name="ib"), 3)(out, LABELS, MODALITY)
+    assert set(terms) == {"loss", "ce", "metric", "kl"}
+    kl = sum(gaussian_kl_to_standard_normal(out[f"{b}/mu"], out[f"{b}/std"]) for b in "VIS")
+    assert terms["kl"].item() == pytest.approx(kl.item(), rel=1e-6)
+    assert terms["loss"].item() == pytest.approx((terms["ce"] + terms["metric"] + 0.1 * kl).item(), rel=1e-6)
+
+
+def test_baseline_terms():
+    out = {k.replace("S/", "B/"): v for k, v in _outputs({"S": list(range(8))}).items() if k.split("/")[1] in
+           ("rows", "g", "v", "v_logits")}
+    terms = build_criterion(LossConfig(), ModelConfig(name="baseline"), 3)(out, LABELS, MODALITY)
+    assert set(terms) == {"loss", "ce", "metric"}
+    assert terms["loss"].item() == pytest.approx((terms["ce"] + terms["metric"]).item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("overrides, option", [(dict(metric="arcface"), "loss.metric"),
+                                               (dict(kl_numerics="wrong"), "loss.kl_numerics"),
+                                               (dict(temperature=0.0), "loss.temperature"),
+                                               (dict(branch_weights={"X": 1.0}), "loss.branch_weights")])
+def test_loss_config_errors(overrides, option):
+    with pytest.raises(ConfigError, match=option):
+        build_criterion(LossConfig(**overrides), ModelConfig(), 3)

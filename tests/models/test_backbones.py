@@ -1,0 +1,55 @@
+"""Backbones: stages, last stride, and local-only ImageNet weights."""
+
+import pytest
+import torch
+import torchvision
+
+from vireid.errors import ConfigError
+from vireid.models import build_model
+from vireid.models.backbones import build_stages, find_imagenet_weights, weight_file_names
+
+
+def _run(stages, x):
+    for s in stages:
+        x = s(x)
+    return x
+
+
+@pytest.mark.parametrize("name, channels", [("resnet18", 512), ("mobilenet_v3_small", 576)])
+def test_last_stride_doubles_the_final_map(name, channels):
+    x = torch.randn(1, 3, 64, 32)
+    s2, c2 = build_stages(name, last_stride=2)
+    s1, c1 = build_stages(name, last_stride=1)
+    assert c1 == c2 == channels
+    assert _run(s2, x).shape == (1, channels, 2, 1)
+    assert _run(s1, x).shape == (1, channels, 4, 2)
+    assert _run(s1[:1], x).shape[-2:] == (16, 8)  # stage 1 has output stride 4
+
+
+def test_missing_imagenet_weights_name_the_file_and_folder(tmp_path, monkeypatch, tiny_config):
+    with pytest.raises(ConfigError) as err:
+        find_imagenet_weights("resnet50", str(tmp_path))
+    msg = str(err.value)
+    assert "resnet50-0676ba61.pth" in msg and str(tmp_path) in msg and "\n" not in msg
+    # default folder: torch's hub cache
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    with pytest.raises(ConfigError, match=str(tmp_path / "hub" / "checkpoints")):
+        build_model(tiny_config(pretrained="imagenet"), 4)
+
+
+def test_local_weights_are_loaded(tmp_path):
+    reference = torchvision.models.mobilenet_v3_small(weights=None)
+    fname = weight_file_names("mobilenet_v3_small")[0]
+    torch.save(reference.state_dict(), tmp_path / fname)
+    stages, _ = build_stages("mobilenet_v3_small", pretrained="imagenet", weights_dir=str(tmp_path), last_stride=2)
+    assert torch.equal(stages[0][0][0].weight, reference.features[0][0].weight)
+    stages, _ = build_stages("mobilenet_v3_small", pretrained=str(tmp_path / fname), last_stride=2)
+    assert torch.equal(stages[-1][-1][0].weight, reference.features[12][0].weight)
+
+
+def test_bad_weight_files_raise_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        build_stages("resnet18", pretrained=str(tmp_path / "nope.pth"))
+    torch.save({"x": torch.zeros(1)}, tmp_path / "other.pth")
+    with pytest.raises(ConfigError, match="not a state dict of this backbone"):
+        build_stages("mobilenet_v3_small", pretrained=str(tmp_path / "other.pth"))

@@ -1,0 +1,122 @@
+"""vd / ib / baseline: routing, output shapes, test-time features, configuration errors."""
+
+import pytest
+import torch
+
+from vireid.errors import ConfigError
+from vireid.models import MODELS, ModelConfig, build_model
+from vireid.models.vd import released_greyscale
+
+
+def test_registry():
+    assert set(MODELS) == {"vd", "ib", "baseline"}
+
+
+def test_paper_routing_shapes(batch, tiny_config):
+    images, _, modality = batch
+    model = build_model(tiny_config(), 4).train()
+    out = model(images, modality)
+    assert out["V/rows"].tolist() == [0, 1, 4, 5]  # E_V sees the visible images
+    assert out["I/rows"].tolist() == [2, 3, 6, 7]  # E_I the infrared images
+    assert out["S/rows"].tolist() == list(range(8))  # E_S every image
+    for b, n in (("V", 4), ("I", 4), ("S", 8)):
+        assert out[f"{b}/v"].shape == (n, 576) and out[f"{b}/v_logits"].shape == (n, 4)
+        assert out[f"{b}/z"].shape == (n, 8) and out[f"{b}/std"].shape == (n, 8)
+        assert out[f"{b}/z_logits"].shape == (n, 4)
+
+
+def test_released_routing_runs_four_passes_per_image(batch, tiny_config):
+    images, _, modality = batch
+    model = build_model(tiny_config(routing="released", bottleneck="deterministic"), 4).train()
+    out = model(images, modality)
+    assert out["V/rows"].tolist() == list(range(8)) and out["I/rows"].tolist() == list(range(8))
+    assert out["S/rows"].tolist() == list(range(8)) * 2
+    assert out["S/v"].shape == (16, 576) and out["S/z"].shape == (16, 16)  # z = 2 * z_dim, no std
+    assert "S/std" not in out
+
+
+def test_released_greyscale_formula():
+    x = torch.randn(3, 3, 4, 2)
+    grey = released_greyscale(x)
+    expected = 0.2989 * x[:, 0] + 0.5870 * x[:, 1] + 0.1140 * x[:, 2]
+    for c in range(3):
+        assert torch.allclose(grey[:, c], expected)
+
+
+def test_sharing_deep_stages_shares_modules_and_saves_parameters(tiny_config):
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    separate, shared = build_model(tiny_config(), 4), build_model(tiny_config(share_deep_stages=2), 4)
+    enc = shared.encoders
+    assert enc["V"][3] is enc["I"][3] is enc["S"][3] and enc["V"][2] is enc["S"][2]
+    assert enc["V"][1] is not enc["S"][1]
+    assert count(shared) < count(separate)
+    as_bool = build_model(tiny_config(share_deep_stages=True), 4).encoders
+    assert as_bool["V"][2] is as_bool["I"][2] and as_bool["V"][1] is not as_bool["I"][1]
+
+
+@pytest.mark.parametrize(
+    "feature, dim", [("z_shared", 8), ("v_shared", 576), ("z_specific", 8), ("v_concat", 1152), ("z_concat", 16),
+                     ("released_concat", 4 * 576)]
+)
+def test_extract_dimensions_and_mixed_batches(batch, feature, dim, tiny_config, calibrated):
+    images, _, modality = batch
+    model = calibrated(build_model(tiny_config(test_feature=feature), 4), images, modality)
+    feats = model.extract(images, modality)
+    assert feats.shape == (8, dim) == (8, model.feature_dim)
+    vis = modality == 0
+    alone = model.extract(images[vis], modality[vis])  # eval mode: each row independent of the others
+    assert feats.abs().mean() > 0.1  # not a degenerate all-zero feature
+    assert torch.allclose(feats[vis], alone, atol=1e-4)
+    assert torch.equal(model.extract(images, modality), feats)  # deterministic
+
+
+def test_specific_feature_depends_on_modality(batch, tiny_config, calibrated):
+    images, _, modality = batch
+    model = calibrated(build_model(tiny_config(test_feature="v_specific"), 4), images, modality)
+    as_visible = model.extract(images, torch.zeros_like(modality))
+    as_infrared = model.extract(images, torch.ones_like(modality))
+    assert (as_visible - as_infrared).abs().mean() > 0.1
+    shared = calibrated(build_model(tiny_config(test_feature="v_shared"), 4), images, modality)
+    assert torch.equal(shared.extract(images, torch.zeros_like(modality)), shared.extract(images, modality))
+
+
+def test_released_routing_extract(batch, tiny_config):
+    images, _, modality = batch
+    model = build_model(tiny_config(routing="released", test_feature="v_shared"), 4).eval()
+    assert model.extract(images, modality).shape == (8, 2 * 576)
+
+
+def test_baseline_two_streams(batch, tiny_config):
+    images, _, modality = batch
+    model = build_model(tiny_config(name="baseline"), 4).train()
+    enc = model.encoders
+    assert enc["V"][0] is not enc["I"][0] and all(enc["V"][s] is enc["I"][s] for s in (1, 2, 3))
+    out = model(images, modality)
+    assert out["B/v"].shape == (8, 576) and out["B/v_logits"].shape == (8, 4)
+    model.eval()
+    assert model.extract(images, modality).shape == (8, 576)
+
+
+@pytest.mark.parametrize(
+    "overrides, option",
+    [
+        (dict(backbone="vgg"), "model.backbone"),
+        (dict(share_deep_stages=4), "model.share_deep_stages"),
+        (dict(name="ib", bottleneck="deterministic"), "model.bottleneck"),
+        (dict(test_feature="z_all"), "model.test_feature"),
+        (dict(name="baseline", test_feature="z_shared"), "model.test_feature"),
+        (dict(routing="mixed"), "model.routing"),
+    ],
+)
+def test_config_errors_name_the_option(overrides, option, tiny_config):
+    with pytest.raises(ConfigError, match=option):
+        build_model(tiny_config(**overrides), 4)
+
+
+def test_released_architecture_has_the_documented_parameter_count():
+    """released_code.md section 1: 82.09M parameters without the unused ResNet fc (SYSU, 395 classes)."""
+    cfg = ModelConfig(pretrained="none", routing="released", bottleneck="deterministic", bottleneck_hidden=[1000, 500],
+                      shallow_cam=True, z_classifier="mlp", test_feature="released_concat")
+    with torch.device("meta"):  # shapes only: no memory, no time
+        model = build_model(cfg, 395)
+    assert sum(p.numel() for p in model.parameters()) == pytest.approx(82.09e6, abs=0.005e6)
