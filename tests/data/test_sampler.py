@@ -131,6 +131,37 @@ def test_resume_with_other_settings_fails():
         CrossModalIdentitySampler(recs, 2, 3, seed=9).load_state_dict(state)
 
 
+@pytest.mark.parametrize(("saved_world", "new_world"), [(2, 1), (1, 2), (2, 3)])
+def test_resume_at_an_epoch_boundary_with_another_number_of_processes(saved_world, new_world):
+    recs = make_records(24)
+    old = [CrossModalIdentitySampler(recs, 2, 2, seed=9, rank=r, world_size=saved_world) for r in range(saved_world)]
+    for s in old:
+        s.set_epoch(4)
+        list(s)  # the whole epoch: batches_done == its length
+    finished = old[0].state_dict()
+    assert finished["batches_done"] == len(old[0])
+    new = [CrossModalIdentitySampler(recs, 2, 2, seed=9, rank=r, world_size=new_world) for r in range(new_world)]
+    for s in new:
+        s.load_state_dict(finished)
+        assert s.epoch == 4 and list(s) == []  # nothing of the finished epoch is left
+        s.set_epoch(5)  # the next epoch is dealt for the new number of processes
+    fresh = CrossModalIdentitySampler(recs, 2, 2, seed=9, world_size=1)
+    merged = [b for j in range(len(new[0])) for s in new for b in [s.plan(5)[j]]]
+    assert merged == fresh.plan(5)[: len(merged)]  # global batch j goes to rank j % N, as always
+    for s in new:  # an epoch not yet begun (batches_done 0) is accepted too and starts at its first batch
+        s.load_state_dict({**finished, "batches_done": 0})
+        assert list(s) == s.plan(4)
+
+
+def test_resume_mid_epoch_with_another_number_of_processes_fails():
+    recs = make_records(24)
+    s = CrossModalIdentitySampler(recs, 2, 2, seed=9, world_size=2)
+    state = s.state_dict(batches_done=2)
+    with pytest.raises(CheckpointError, match=r"mid-epoch \(epoch 1, batch 2 of 6\) with 2 process\(es\)"):
+        CrossModalIdentitySampler(recs, 2, 2, seed=9, world_size=1).load_state_dict(state)
+    CrossModalIdentitySampler(recs, 2, 2, seed=9, rank=1, world_size=2).load_state_dict(state)  # same N: fine
+
+
 def test_unlabelled_or_single_modality_records():
     recs = make_records(4)
     with pytest.raises(DatasetError, match="no training label"):

@@ -3,10 +3,13 @@
 Run under torchrun or as a plain process: ``python dist_train.py RECORD_DIR train --config ... --output RUN``.
 Per rank it writes to RECORD_DIR (never to the run directory):
 
-``rank<R>.json``: the rank, the world size, the ``pids``/``index`` of every batch it trained on, a
-SHA-256 of every model tensor after set-up (``start``, i.e. after a resume) and at the end (``end``), and
-every write (open for writing, rename, mkdir, remove) it made inside the run directory, seen by an audit
-hook.
+``rank<R>.json``: the rank, the world size, the ``pids``/``index`` of every batch it trained on (with the
+step's loss and a fingerprint of the torch RNG before the step), a SHA-256 of every model tensor after
+set-up (``start``, i.e. after a resume) and at the end (``end``), the run's epoch records (``history``),
+the final weights' validation features extracted by both processes (``val_feats_shared``) and, on rank 0,
+by that process alone (``val_feats_single``),
+and every write (open for writing, rename, mkdir, remove) it made inside the run directory, seen by an
+audit hook.
 """
 
 from __future__ import annotations
@@ -65,16 +68,19 @@ def main(argv: list[str]) -> int:
     sys.addaudithook(_audit_writes(run_dir, record["writes"]))
 
     from vireid.cli.main import main as vireid_main
+    from vireid.features.extract import extract_features
     from vireid.training import trainer as T
-    from vireid.training.distributed import unwrap_model
+    from vireid.training.distributed import DistContext, unwrap_model
 
     run_step, train, setup = T.Trainer.run_step, T.Trainer.train, T.Trainer.setup
 
     def recording_step(self, batch):
-        record["batches"].append(
-            {"epoch": self.epoch, "pids": batch["pids"].tolist(), "index": batch["index"].tolist()}
-        )
-        return run_step(self, batch)
+        rng = hashlib.sha256(torch.get_rng_state().numpy().tobytes()).hexdigest()
+        entry = {"epoch": self.epoch, "pids": batch["pids"].tolist(), "index": batch["index"].tolist(), "rng": rng}
+        record["batches"].append(entry)
+        terms = run_step(self, batch)
+        entry["loss"] = terms["loss"]
+        return terms
 
     def recording_setup(self):
         setup(self)
@@ -84,6 +90,15 @@ def main(argv: list[str]) -> int:
     def recording_train(self):
         result = train(self)
         record["end"] = state_hashes(unwrap_model(self.model))
+        record["history"] = result.history
+        if self.has_validation:  # the validation features, extracted by both processes, then by one alone
+            model, images = unwrap_model(self.model), list(self.data.val_query) + list(self.data.val_gallery)
+            kw = {"device": self.device, "batch_size": self.cfg.train.eval_batch_size}
+            shared = extract_features(model, images, self.data_root, self.cfg.data, ctx=self.ctx, **kw).feats
+            record["val_feats_shared"] = shared.tolist()
+            if self.ctx.is_main:
+                alone = extract_features(model, images, self.data_root, self.cfg.data, ctx=DistContext(), **kw)
+                record["val_feats_single"] = alone.feats.tolist()
         return result
 
     T.Trainer.run_step, T.Trainer.train, T.Trainer.setup = recording_step, recording_train, recording_setup

@@ -173,7 +173,62 @@ def scenario_stuck_peer(ctx: D.DistContext, out: Path) -> dict:
     return {}
 
 
+def scenario_trainer_faults(ctx: D.DistContext, out: Path) -> dict:
+    """The trainer under two processes, on OUT/synthvi with OUT/tiny.yaml (3 steps per epoch per process):
+    a Ctrl-C that reaches rank 1 only (then a resume of that run), then a loss that becomes NaN on rank 1 only. Every rank must stop
+    at the same step (a rank stopping alone would leave the other blocked in DDP's all-reduce). Then
+    RegDB ``--trial all`` (trials 1 and 2 of OUT/regdb) with ``--overwrite`` over OUT/trials."""
+    from vireid.config import load_config
+    from vireid.training.trainer import HookBase, Trainer, TrainingDivergedError, default_hooks, train_trials
+
+    cfg = load_config(out / "tiny.yaml", ["train.epochs=2", "train.progress=false"])
+    rec: dict = {"rank": ctx.rank}
+
+    class StopOnRank1(HookBase):  # what the first SIGINT does, on rank 1 only, after its first step
+        def after_step(self) -> None:
+            if self.trainer.ctx.rank == 1 and self.trainer.global_step == 1:
+                self.trainer.request_stop()
+
+    trainer = Trainer(cfg, out / "stop", data_root=out / "synthvi", hooks=[*default_hooks(), StopOnRank1()], ctx=ctx)
+    try:
+        trainer.train()
+        rec["stop"] = None
+    except KeyboardInterrupt:
+        rec["stop"] = [trainer.epoch, trainer.step]
+    saved = torch.load(out / "stop" / "last.pt", map_location="cpu", weights_only=False)
+    rec["stop_checkpoint"] = [saved["epoch"], saved["step"]]
+    # resumed mid-epoch with the same number of processes, to the end
+    resumed = Trainer(cfg, out / "stop", data_root=out / "synthvi", resume=True, ctx=ctx).train()
+    rec["resumed"] = [[h["epoch"] for h in resumed.history], resumed.history[0]["loss"]]
+
+    class NanOnRank1(HookBase):  # rank 1's loss is NaN from the first step of epoch 2 on
+        def after_step(self) -> None:
+            t = self.trainer
+            if t.ctx.rank == 1 and t.global_step == t.steps_per_epoch:
+                criterion = t.criterion
+
+                def poisoned(outputs, labels, modality):
+                    terms = criterion(outputs, labels, modality)
+                    return {**terms, "loss": terms["loss"] * float("nan")}
+
+                t.criterion = poisoned
+
+    trainer = Trainer(cfg, out / "nan", data_root=out / "synthvi", hooks=[*default_hooks(), NanOnRank1()], ctx=ctx)
+    try:
+        trainer.train()
+        rec["nan"] = None
+    except TrainingDivergedError as exc:
+        rec["nan"] = [trainer.epoch, trainer.step, str(exc)]
+
+    # RegDB --trial all over an earlier run (--overwrite): rank 0 alone replaces the folder, in one group
+    regdb = load_config(out / "tiny.yaml", ["data.dataset=regdb", "train.epochs=1", "train.progress=false"])
+    results = train_trials(regdb, out / "trials", [1, 2], data_root=out / "regdb", overwrite=True)
+    rec["trials"] = [(r.config.data.trial, r.epochs_done, r.is_main) for r in results]
+    return rec
+
+
 SCENARIOS = {
+    "trainer_faults": scenario_trainer_faults,
     "collectives": scenario_collectives,
     "dead_peer": scenario_dead_peer,
     "stuck_peer": scenario_stuck_peer,

@@ -87,3 +87,19 @@ def test_run_directory_resolves_to_the_selected_model(tmp_path):
     assert ckpt.resolve_checkpoint(tmp_path) == tmp_path / ckpt.MODEL
     with pytest.raises(CheckpointError, match="holds no model.pt"):
         ckpt.resolve_checkpoint(tmp_path / "sub" if (tmp_path / "sub").mkdir() is None else tmp_path)
+
+
+def test_regdb_trial_checkpoints_from_a_run_directory_or_a_pattern(tmp_path):
+    from vireid.training.evaluate import regdb_trial_checkpoints
+
+    for t in (1, 2, 10):
+        (tmp_path / f"trial_{t}").mkdir()
+        (tmp_path / f"trial_{t}" / "model.pt").write_bytes(b"")
+    (tmp_path / "trial_x").mkdir()
+    assert regdb_trial_checkpoints(tmp_path) == {t: tmp_path / f"trial_{t}" for t in (1, 2, 10)}
+    pattern = str(tmp_path / "trial_{trial}" / "model.pt")
+    assert regdb_trial_checkpoints(pattern) == {t: tmp_path / f"trial_{t}" / "model.pt" for t in (1, 2, 10)}
+    with pytest.raises(CheckpointError, match="no per-trial checkpoints"):
+        regdb_trial_checkpoints(str(tmp_path / "none_{trial}.pt"))
+    with pytest.raises(CheckpointError, match="trial_<t>"):
+        regdb_trial_checkpoints(tmp_path / "trial_1" / "model.pt")

@@ -74,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
         results = train_trials(config, out, resume=args.resume, overwrite=args.overwrite)
         for r in results:
             _report(r, prefix=f"trial {r.config.data.trial}: ")
+        if results and not results[0].is_main:
+            return 0
         print(f"{len(results)} trials in {out}; evaluate with: vireid test --checkpoint {out} --dataset regdb "
               f"--root DIR --trial all")
         return 0
@@ -83,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _report(result, prefix: str = "") -> None:
+    if not result.is_main:
+        return
     val = result.selected_val
     shown = ""
     if val:

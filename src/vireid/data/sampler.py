@@ -141,10 +141,26 @@ class CrossModalIdentitySampler(Sampler[list[Draw]]):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Resume: the next iteration yields the saved epoch's batches from ``batches_done`` on."""
-        for key in ("seed", "ids_per_batch", "instances", "world_size", "num_ids"):
+        """Resume: the next iteration yields the saved epoch's batches from ``batches_done`` on.
+
+        A state saved with another number of processes is accepted at an epoch boundary (no batch of the
+        epoch done, or all of them): the next epoch is dealt for the current number of processes. Mid-epoch
+        it is refused, because which batches were done depends on how the epoch was dealt.
+        """
+        for key in ("seed", "ids_per_batch", "instances", "num_ids"):
             mine = len(self.labels) if key == "num_ids" else getattr(self, key)
             if key in state and int(state[key]) != mine:
                 raise CheckpointError(f"sampler state: {key} is {state[key]} in the checkpoint but {mine} now")
-        self.epoch = int(state["epoch"])
-        self._start = self.batches_done = int(state.get("batches_done", 0))
+        epoch, done = int(state["epoch"]), int(state.get("batches_done", 0))
+        saved_world = int(state.get("world_size", self.world_size))
+        if saved_world != self.world_size:
+            saved_len = len(self.labels) // (self.ids_per_batch * saved_world)
+            if done not in (0, saved_len):
+                raise CheckpointError(
+                    f"sampler state: saved mid-epoch (epoch {epoch + 1}, batch {done} of {saved_len}) with "
+                    f"{saved_world} process(es) but resumed with {self.world_size}; resume it with "
+                    f"{saved_world} process(es), or from an end-of-epoch checkpoint"
+                )
+            done = 0 if done == 0 else self.num_batches  # the same boundary, in this dealing's batches
+        self.epoch = epoch
+        self._start = self.batches_done = done

@@ -28,6 +28,9 @@ _ARCHS = {
     "mobilenet_v3_small": ("mobilenet_v3_small", "MobileNet_V3_Small_Weights"),
     "mobilenet_v3_large": ("mobilenet_v3_large", "MobileNet_V3_Large_Weights"),
 }
+# CPU-sized backbones built from torchvision classes that have no published ImageNet weights:
+# resnet10 = torchvision's ResNet with BasicBlock and one block per stage (about half of resnet18's compute).
+_NO_WEIGHTS = {"resnet10": lambda: torchvision.models.ResNet(torchvision.models.resnet.BasicBlock, [1, 1, 1, 1])}
 # Extra file names accepted for a backbone: the released code loads the legacy resnet50 file.
 _LEGACY_FILES = {"resnet50": ["resnet50-19c8e357.pth"]}
 
@@ -81,8 +84,15 @@ def _load_state_dict(model: nn.Module, path: Path, option: str = "model.pretrain
 
 
 def _torchvision_model(name: str, pretrained: str, weights_dir: str | None) -> nn.Module:
+    if name in _NO_WEIGHTS:
+        if pretrained == "imagenet":
+            raise ConfigError(f"model.pretrained: no ImageNet weights exist for {name}; use pretrained: none or a path")
+        model = _NO_WEIGHTS[name]()
+        if pretrained != "none":
+            _load_state_dict(model, Path(pretrained).expanduser())
+        return model
     if name not in _ARCHS:
-        raise ConfigError(f"model.backbone: expected one of {', '.join(_ARCHS)}, got {name!r}")
+        raise ConfigError(f"model.backbone: expected one of {', '.join([*_ARCHS, *_NO_WEIGHTS])}, got {name!r}")
     model = getattr(torchvision.models, _ARCHS[name][0])(weights=None)  # never downloads
     if pretrained == "imagenet":
         _load_state_dict(model, find_imagenet_weights(name, weights_dir))

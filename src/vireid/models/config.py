@@ -28,13 +28,13 @@ from typing import Literal
 from vireid.errors import ConfigError
 
 ModelName = Literal["vd", "ib", "baseline"]
-BackboneName = Literal["resnet18", "resnet34", "resnet50", "mobilenet_v3_small", "mobilenet_v3_large"]
+BackboneName = Literal["resnet10", "resnet18", "resnet34", "resnet50", "mobilenet_v3_small", "mobilenet_v3_large"]
 TestFeature = Literal[
     "z_shared", "v_shared", "z_specific", "v_specific", "z_concat", "v_concat", "released_concat", "pooled"
 ]
 
 MODEL_NAMES = ("vd", "ib", "baseline")
-BACKBONES = ("resnet18", "resnet34", "resnet50", "mobilenet_v3_small", "mobilenet_v3_large")
+BACKBONES = ("resnet10", "resnet18", "resnet34", "resnet50", "mobilenet_v3_small", "mobilenet_v3_large")
 TEST_FEATURES = (
     "z_shared", "v_shared", "z_specific", "v_specific", "z_concat", "v_concat", "released_concat", "pooled"
 )

@@ -27,8 +27,9 @@ from torch import nn
 
 from vireid import __version__
 from vireid.config import Config, save_config
-from vireid.errors import ConfigError, VireidError
+from vireid.errors import CheckpointError, ConfigError, VireidError
 from vireid.training import checkpoint as ckpt
+from vireid.training import distributed as _dist
 from vireid.training.schedule import build_scheduler
 
 CONFIG_FILE = "config.yaml"
@@ -57,6 +58,7 @@ class RunResult:
     history: list[dict[str, Any]] = field(default_factory=list)  # one dict per finished epoch
     config: Config | None = None
     num_classes: int = 0
+    is_main: bool = True  # False on the other processes of a torchrun job (they write and print nothing)
 
 
 # --------------------------------------------------------------------------- environment
@@ -67,6 +69,18 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def process_seed(seed: int, epoch: int, rank: int, step: int = 0) -> int:
+    """The seed of process ``rank`` for ``epoch`` (resumed at ``step``) of a multi-process run (63 bits).
+
+    Every process starts from ``train.seed`` (same model, DDP broadcasts it anyway); at each epoch of a
+    torchrun job each process is reseeded with its own value so the ranks draw different dropout masks and
+    bottleneck noise. One process is never reseeded: its random stream is the plain ``train.seed`` one.
+    """
+    entropy = [int(seed) & 0xFFFFFFFF, int(epoch), int(rank)] + ([int(step)] if step else [])
+    state = np.random.SeedSequence(entropy).generate_state(2, np.uint32)
+    return int((int(state[0]) << 31) ^ int(state[1])) & (2**63 - 1)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -82,40 +96,21 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-@dataclass
-class _SingleProcess:
-    """The distributed context of a plain (non-torchrun) process."""
-
-    device: torch.device
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def _distributed():
-    try:
-        from vireid.training import distributed
-    except ImportError:
-        return None
-    return distributed
-
-
 def init_context(device: str, timeout_s: float):
     """The distributed context (single-process unless launched by torchrun)."""
-    dist = _distributed()
-    if dist is not None and hasattr(dist, "init_distributed"):
-        return dist.init_distributed(device, timeout_s)
-    return _SingleProcess(resolve_device(device))
+    return _dist.init_distributed(device, timeout_s)
 
 
 def _barrier(ctx) -> None:
-    dist = _distributed()
-    if ctx.world_size > 1 and dist is not None:
-        dist.barrier(ctx)
+    if ctx.world_size > 1:
+        _dist.barrier(ctx)
+
+
+def _main_only(ctx, fn, *args: Any, **kwargs: Any) -> Any:
+    """``fn`` on rank 0 only, its result (or its failure) on every process; a plain call with one process."""
+    if ctx.world_size > 1:
+        return _dist.main_process_only(ctx, fn, *args, **kwargs)
+    return fn(*args, **kwargs)
 
 
 def autocast_settings(device: torch.device, enabled: bool) -> tuple[bool, torch.dtype]:
@@ -195,14 +190,14 @@ class ValidationHook(HookBase):
         last = t.epoch + 1 == t.cfg.train.epochs
         if not t.has_validation or not (last or (every > 0 and (t.epoch + 1) % every == 0)):
             return
-        if t.ctx.is_main:
-            metrics = t.validate()
-            t.epoch_record["val"] = metrics
-            score = metrics[t.cfg.train.select_metric]
-            if t.best is None or score > t.best["score"]:
-                t.best = {"score": score, "epoch": t.epoch + 1, "val": metrics}
-                t.improved = True
-        _barrier(t.ctx)
+        # every process extracts its share of the images and receives all the features, so every
+        # process computes the same metrics and keeps the same ``best``
+        metrics = t.validate()
+        t.epoch_record["val"] = metrics
+        score = metrics[t.cfg.train.select_metric]
+        if t.best is None or score > t.best["score"]:
+            t.best = {"score": score, "epoch": t.epoch + 1, "val": metrics}
+            t.improved = True
 
 
 class CheckpointHook(HookBase):
@@ -338,7 +333,8 @@ def _install_sigint(trainer: Trainer):
         if trainer._stop_requested:
             raise KeyboardInterrupt
         trainer.request_stop()
-        print("stopping after this step (Ctrl-C again to stop at once)", file=sys.stderr)
+        if trainer.ctx.is_main:  # under torchrun every process gets the signal; one says so
+            print("stopping after this step (Ctrl-C again to stop at once)", file=sys.stderr)
 
     return signal.signal(signal.SIGINT, handler)
 
@@ -415,13 +411,15 @@ class Trainer:
         """Build everything (seeded), then restore the resumed state if any."""
         cfg = self.cfg
         cfg.validate()
-        if self.ctx.is_main:  # refuse early; the old run is removed only once everything is built
-            check_run_dir(self.run_dir, resume=self.resume, overwrite=self.overwrite)
+        # refuse early (rank 0 checks, every rank fails); the old run is removed only once everything is built
+        _main_only(self.ctx, check_run_dir, self.run_dir, resume=self.resume, overwrite=self.overwrite)
         resumed = None
         if self.resume:
             path = self.run_dir / ckpt.LAST
             resumed = ckpt.load_checkpoint(path, map_location="cpu")
-            ckpt.check_same_config(resumed["config"], cfg.to_dict(), path)
+            # through the current schema: keys added since the checkpoint take their defaults
+            saved = ckpt.checkpoint_config(resumed, path).to_dict()
+            ckpt.check_same_config(saved, cfg.to_dict(), path)
         if cfg.train.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
         seed_everything(cfg.train.seed)
@@ -431,7 +429,8 @@ class Trainer:
         from vireid.models.build import build_model
 
         self.data = build_training_data(cfg.data, self.data_root, seed=cfg.train.seed,
-                                        rank=self.ctx.rank, world_size=self.ctx.world_size)
+                                        rank=self.ctx.rank, world_size=self.ctx.world_size,
+                                        progress=self.ctx.is_main and cfg.train.progress)
         self.num_classes = int(self.data.num_classes)
         self.has_validation = bool(self.data.val_query) and bool(self.data.val_gallery)
         if cfg.train.select == "val" and not self.has_validation:
@@ -456,10 +455,9 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(
             "cuda", enabled=self.use_amp and self.amp_dtype == torch.float16
         ) if self.device.type == "cuda" else None
-        dist = _distributed()
-        if self.ctx.world_size > 1 and dist is not None:
-            self.model = dist.wrap_model(model, self.ctx, sync_bn=cfg.train.sync_bn,
-                                         find_unused_parameters=cfg.train.find_unused_parameters)
+        if self.ctx.world_size > 1:
+            self.model = _dist.wrap_model(model, self.ctx, sync_bn=cfg.train.sync_bn,
+                                          find_unused_parameters=cfg.train.find_unused_parameters)
         else:
             self.model = model
         if resumed is not None:
@@ -488,7 +486,10 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         sampler = getattr(self.data, "sampler", None)
         if sampler is not None and state.get("sampler") is not None and hasattr(sampler, "load_state_dict"):
-            sampler.load_state_dict(state["sampler"])
+            try:
+                sampler.load_state_dict(state["sampler"])
+            except CheckpointError as exc:
+                raise CheckpointError(f"cannot resume {source}: {exc}") from None
         self.start_epoch = int(state["epoch"])
         self.start_step = int(state.get("step", 0))
         self.partial = state.get("partial") or {"sums": {}, "images": 0, "seconds": 0.0}
@@ -556,7 +557,10 @@ class Trainer:
         outputs = {k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in outputs.items()}
         terms = self.criterion(outputs, labels, modality)
         loss = terms["loss"]
-        if not torch.isfinite(loss):
+        bad = not bool(torch.isfinite(loss))
+        if self.ctx.world_size > 1:  # every process stops at the same step, or DDP's all-reduce would wait
+            bad = _dist.any_process(bad, self.ctx)
+        if bad:
             self._diverged(terms)
         self.optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None and self.scaler.is_enabled():
@@ -575,6 +579,8 @@ class Trainer:
 
     def _diverged(self, terms: dict[str, torch.Tensor]) -> None:
         shown = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in terms.items() if torch.is_tensor(v) and v.numel() == 1)
+        if bool(torch.isfinite(terms["loss"])):
+            shown = f"on another process; here {shown}"
         if self.last_saved is None:
             kept = "no checkpoint had been written yet"
         else:
@@ -597,6 +603,8 @@ class Trainer:
         model = ckpt.unwrap(self.model)
         bs = self.cfg.train.eval_batch_size
         kw = {"device": self.device, "batch_size": bs, "flip": self.cfg.test.flip, "amp": self.use_amp}
+        if self.ctx.world_size > 1:  # each process extracts a share; every process gets all the features
+            kw["ctx"] = self.ctx
         q = extract_features(model, self.data.val_query, self.data_root, self.cfg.data, **kw)
         g = extract_features(model, self.data.val_gallery, self.data_root, self.cfg.data, **kw)
         qf = torch.nn.functional.normalize(torch.from_numpy(q.feats), dim=1)
@@ -642,11 +650,15 @@ class Trainer:
         if resuming_mid_epoch:
             self.step, sums, images, elapsed0 = self.start_step, dict(self.partial["sums"]), \
                 self.partial["images"], self.partial["seconds"]
+            if self.ctx.world_size > 1:  # the checkpoint holds rank 0's generators only
+                seed_everything(process_seed(self.cfg.train.seed, epoch, self.ctx.rank, self.start_step))
         else:
             self.step, sums, images, elapsed0 = 0, {}, 0, 0.0
             self.improved = False
             if sampler is not None and hasattr(sampler, "set_epoch"):
                 sampler.set_epoch(epoch)
+            if self.ctx.world_size > 1:
+                seed_everything(process_seed(self.cfg.train.seed, epoch, self.ctx.rank))
         self.lr = self.optimizer.param_groups[0]["lr"]
         self.model.train()
         self._call("before_epoch")
@@ -663,22 +675,33 @@ class Trainer:
             self.step += 1
             self.global_step += 1
             self._call("after_step")
-            if self._stop_requested and self.step < self.steps_per_epoch:
+            if self._stop_agreed() and self.step < self.steps_per_epoch:
                 self._interrupt(sums, images, elapsed0 + time.perf_counter() - start)
         elapsed = elapsed0 + time.perf_counter() - start
         self.scheduler.step()
         means = {k: v / max(self.step, 1) for k, v in sums.items()}
+        if self.ctx.world_size > 1:  # each process's losses are over its own share of the global batch
+            means = _dist.all_reduce_mean(means, self.ctx)
         self.epoch_record = {"epoch": epoch + 1, "lr": self.lr, **means,
                              "images_per_s": round(images / max(elapsed, 1e-9), 2), "seconds": round(elapsed, 3)}
         self.history.append(self.epoch_record)  # before the hooks: the checkpoint includes this epoch
         self._call("after_epoch")
         self.start_step = 0
-        if self._stop_requested and epoch + 1 < self.cfg.train.epochs:
+        if self._stop_agreed() and epoch + 1 < self.cfg.train.epochs:
             self._interrupt_message(epoch + 1, 0)
             raise KeyboardInterrupt
 
+    def _stop_agreed(self) -> bool:
+        """Whether to stop now: a Ctrl-C reached this process or, under torchrun, any process (they may see
+        the signal a step apart; one stopping alone would leave the others waiting in DDP's all-reduce)."""
+        if self.ctx.world_size > 1:
+            self._stop_requested = _dist.any_process(self._stop_requested, self.ctx)
+        return self._stop_requested
+
     def _interrupt(self, sums: dict[str, float], images: int, seconds: float) -> None:
         """Write a mid-epoch ``last.pt`` (rank 0) and raise KeyboardInterrupt."""
+        if self.ctx.world_size > 1:  # the partial sums are resumed on every process: save their mean
+            sums = _dist.all_reduce_mean(sums, self.ctx)
         if self.ctx.is_main:
             state = self.state()
             state["epoch"] = self.epoch  # unfinished
@@ -708,7 +731,7 @@ class Trainer:
         return RunResult(
             run_dir=self.run_dir, model_path=self.run_dir / ckpt.MODEL, last_checkpoint=self.run_dir / ckpt.LAST,
             epochs_done=done, selected_epoch=sel_epoch, selected_val=sel_val, history=list(self.history),
-            config=self.cfg, num_classes=self.num_classes,
+            config=self.cfg, num_classes=self.num_classes, is_main=self.ctx.is_main,
         )
 
 
@@ -723,12 +746,11 @@ def train(
 ) -> RunResult:
     """Train ``config`` into ``output_dir`` (refused if it exists, unless ``resume`` or ``overwrite``)."""
     trainer = Trainer(config, output_dir, data_root=data_root, resume=resume, overwrite=overwrite, hooks=hooks)
-    dist = _distributed()
     try:
         return trainer.train()
     finally:
-        if trainer.ctx.world_size > 1 and dist is not None and hasattr(dist, "cleanup"):
-            dist.cleanup(trainer.ctx)
+        if trainer.ctx.world_size > 1:
+            _dist.cleanup(trainer.ctx)
 
 
 def trial_dir(output_dir: str | os.PathLike, trial: int) -> Path:
@@ -768,14 +790,28 @@ def train_trials(
             raise ConfigError("no dataset root: pass --data-root DIR or set data.root")
         trials = regdb_trials(root)
     resume, overwrite = kwargs.pop("resume", False), kwargs.pop("overwrite", False)
-    if not resume:
-        prepare_run_dir(output_dir, resume=False, overwrite=overwrite)
-    results = []
-    for t in trials:
-        cfg = replace(config, data=replace(config.data, trial=int(t)))
-        sub = trial_dir(output_dir, t)
-        sub_resume = resume and (sub / ckpt.LAST).is_file()
-        if resume and not sub_resume and sub.exists():
-            shutil.rmtree(sub)  # started but never checkpointed: start it again
-        results.append(train(cfg, sub, data_root=root, resume=sub_resume, **kwargs))
-    return results
+    # one process group for all the trials; rank 0 alone touches the folders, the others wait for it
+    ctx = init_context(config.train.device, config.train.dist_timeout_s)
+    try:
+        if not resume:
+            _main_only(ctx, prepare_run_dir, output_dir, resume=False, overwrite=overwrite)
+        results = []
+        for t in trials:
+            cfg = replace(config, data=replace(config.data, trial=int(t)))
+            sub = trial_dir(output_dir, t)
+            sub_resume = resume and _main_only(ctx, _trial_resumable, sub)
+            trainer = Trainer(cfg, sub, data_root=root, resume=sub_resume, ctx=ctx, **kwargs)
+            results.append(trainer.train())
+        return results
+    finally:
+        if ctx.world_size > 1:
+            _dist.cleanup(ctx)
+
+
+def _trial_resumable(sub: Path) -> bool:
+    """Whether a trial folder holds a checkpoint; one started but never checkpointed is removed (restarted)."""
+    if (sub / ckpt.LAST).is_file():
+        return True
+    if sub.exists():
+        shutil.rmtree(sub)
+    return False

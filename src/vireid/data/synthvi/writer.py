@@ -6,6 +6,7 @@ end, so an interrupted run never leaves a folder that looks like a complete data
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -84,7 +85,12 @@ def _save(array: np.ndarray, path: Path, fmt: str, quality: int) -> None:
 
 def _write_ids(path: Path, ids: list[int]) -> None:
     path.write_text(",".join(str(i) for i in ids) + "\n", encoding="utf-8")
-    scipy.io.savemat(str(path.with_suffix(".mat")), {"id": np.asarray([ids], dtype=np.uint16)})
+    buf = io.BytesIO()
+    scipy.io.savemat(buf, {"id": np.asarray([ids], dtype=np.uint16)})
+    data = buf.getvalue()
+    # The 116-byte text header carries the creation time; a fixed one keeps the tree byte-deterministic.
+    header = b"MATLAB 5.0 MAT-file, Platform: posix, Created by: vireid SynthVI".ljust(116)
+    path.with_suffix(".mat").write_bytes(header + data[116:])
 
 
 def write_sysu(cfg: SynthConfig, root: Path, progress: Progress) -> dict:

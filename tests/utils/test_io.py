@@ -1,0 +1,34 @@
+"""Atomic writes: the target is replaced whole or not at all."""
+
+import os
+
+import pytest
+
+from vireid.utils.io import atomic_path, atomic_write_json, atomic_write_text
+
+
+def test_write_replaces_the_file_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "sub" / "result.json"
+    atomic_write_json(target, {"a": 1})
+    atomic_write_json(target, {"a": 2})
+    assert target.read_text() == '{\n  "a": 2\n}\n'
+    assert os.listdir(target.parent) == ["result.json"]
+
+
+def test_a_failing_write_keeps_the_previous_file(tmp_path):
+    target = tmp_path / "ckpt.pt"
+    atomic_write_text(target, "old")
+    with pytest.raises(OSError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise OSError("No space left on device")
+    assert target.read_text() == "old"
+    assert os.listdir(tmp_path) == ["ckpt.pt"]
+
+
+def test_written_files_honour_the_umask(tmp_path):
+    previous = os.umask(0o027)
+    try:
+        atomic_write_text(tmp_path / "f.txt", "x")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o640
