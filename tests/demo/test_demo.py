@@ -125,3 +125,23 @@ def test_presets_share_one_recipe_across_methods():
             assert cfgs["vd"][section] == cfgs["ib"][section] == cfgs["baseline"][section]
         assert cfgs["vd"]["train"]["epochs"] == preset.epochs
         assert cfgs["vd"]["data"]["val_split"] == "official" and cfgs["vd"]["train"]["select"] == "val"
+
+
+def test_resnet10_backbone_is_a_one_block_torchvision_resnet(tmp_path):
+    import torchvision
+
+    from vireid.errors import ConfigError
+    from vireid.models.backbones import build_stages
+
+    stages, channels = build_stages("resnet10", last_stride=1)
+    x = torch.randn(2, 3, 64, 32)
+    for s in stages:
+        x = s(x)
+    assert channels == 512 and x.shape == (2, 512, 4, 2)
+    assert sum(isinstance(m, torchvision.models.resnet.BasicBlock) for st in stages for m in st.modules()) == 4
+    with pytest.raises(ConfigError, match="no ImageNet weights exist for resnet10"):
+        build_stages("resnet10", pretrained="imagenet")
+    reference = torchvision.models.ResNet(torchvision.models.resnet.BasicBlock, [1, 1, 1, 1])
+    torch.save(reference.state_dict(), tmp_path / "r10.pth")
+    stages, _ = build_stages("resnet10", pretrained=str(tmp_path / "r10.pth"))
+    assert torch.equal(stages[0][0].weight, reference.conv1.weight)

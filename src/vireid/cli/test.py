@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from vireid.utils.io import atomic_write_json
+from vireid.cli.evaluate import add_protocol_arguments, report
 
 EPILOG = """\
 RegDB with --trial all: --checkpoint is the run directory of `vireid train --trial all` (its trial_<t>/
@@ -14,38 +13,18 @@ is scored on its own trial and the result is the mean (and std) over the trials 
 """
 
 
-def _trial(value: str) -> int | str:
-    if value == "all":
-        return value
-    try:
-        t = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 1..10 or 'all', got {value!r}") from None
-    if not 1 <= t <= 10:
-        raise argparse.ArgumentTypeError(f"expected 1..10 or 'all', got {value!r}")
-    return t
-
-
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("test", help="extract features from a checkpoint and evaluate them", description=__doc__.split(": ", 1)[1],
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True, help="checkpoint file or run directory (RegDB all: see below)")
     p.add_argument("--dataset", required=True, choices=("sysu", "regdb"))
     p.add_argument("--root", required=True, help="dataset root (original layout)")
-    p.add_argument("--mode", choices=("all", "indoor"), default="all", help="SYSU-MM01 search mode")
-    p.add_argument("--shots", type=int, choices=(1, 10), default=1, help="SYSU-MM01 gallery images per id and camera")
-    p.add_argument("--sampling", choices=("official", "seeded"), default="official",
-                   help="SYSU-MM01 gallery sampling (official rand_perm_cam.mat, or seeded)")
-    p.add_argument("--direction", choices=("v2t", "t2v"), default="v2t", help="RegDB query -> gallery modality")
-    p.add_argument("--trial", type=_trial, default=1, help="RegDB trial 1..10 or 'all' (default 1)")
-    p.add_argument("--no-normalize", dest="normalize", action="store_false", help="do not L2-normalise features")
-    p.add_argument("--rerank", action="store_true", help="apply k-reciprocal re-ranking")
+    add_protocol_arguments(p, trial_default=1)
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
                    help="flip test-time augmentation (default: the checkpoint's test.flip)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--batch-size", type=int, help="images per batch (default: the checkpoint's test.batch_size)")
     p.add_argument("--save-features", help="also keep the extracted features (.npz)")
-    p.add_argument("--json", type=Path, help="also write the result as JSON here")
     p.set_defaults(func=run)
     return p
 
@@ -59,9 +38,5 @@ def run(args: argparse.Namespace) -> int:
         flip=args.flip, device=args.device, batch_size=args.batch_size, save_features_to=args.save_features,
         progress=True,
     )
-    print(result.format_table())
-    if args.json is not None:
-        out = result.to_dict()
-        out["checkpoint"] = str(args.checkpoint)
-        atomic_write_json(args.json, out)
+    report(result, args.json, checkpoint=str(args.checkpoint))
     return 0

@@ -118,9 +118,13 @@ def decode_all(
     yield from tqdm(loader, total=len(ds), desc=desc, unit="img", disable=not progress, mininterval=1.0)
 
 
+def _unreadable(error: str) -> CorruptImageError:
+    return CorruptImageError(error + " (set data.skip_corrupt to skip unreadable images)")
+
+
 def _raise_or_warn(errors: list[str], skip_corrupt: bool) -> None:
     if errors and not skip_corrupt:
-        raise CorruptImageError(errors[0] + " (set data.skip_corrupt to skip unreadable images)")
+        raise _unreadable(errors[0])
     if errors:
         log.warning("skipped %d unreadable image(s), e.g. %s", len(errors), errors[0])
 
@@ -153,8 +157,13 @@ def _load_valid(array_path: Path, meta_path: Path, key: str, n: int, height: int
     expected = (n, height, width, 3)
     if meta.get("version") != CACHE_VERSION or meta.get("key") != key or shape != expected:
         return None
-    skipped_rows = set(meta.get("skipped_rows", []))
-    return ImageCache(array_path, expected, list(meta.get("skipped", [])), [i for i in range(n) if i not in skipped_rows])
+    return _image_cache(array_path, expected, list(meta.get("skipped", [])), meta.get("skipped_rows", []))
+
+
+def _image_cache(array_path: Path, shape: tuple, skipped: list[str], skipped_rows: Sequence[int]) -> ImageCache:
+    """The ImageCache whose ``rows`` are all rows but ``skipped_rows``."""
+    gone = set(skipped_rows)
+    return ImageCache(array_path, shape, skipped, [i for i in range(shape[0]) if i not in gone])
 
 
 def build_cache(
@@ -206,7 +215,7 @@ def _build(
                                           desc=f"caching {n} images at {height}x{width}", progress=progress):
                 if img is None:
                     if not skip_corrupt:
-                        raise CorruptImageError(err + " (set data.skip_corrupt to skip unreadable images)")
+                        raise _unreadable(err)
                     errors.append(err)
                     skipped_rows.append(i)
                     continue
@@ -218,8 +227,7 @@ def _build(
         "version": CACHE_VERSION, "key": key, "shape": list(shape), "root": str(root),
         "skipped": errors, "skipped_rows": skipped_rows,
     })
-    skipped = set(skipped_rows)
-    return ImageCache(array_path, shape, errors, [i for i in range(n) if i not in skipped])
+    return _image_cache(array_path, shape, errors, skipped_rows)
 
 
 def check_images(
@@ -235,7 +243,7 @@ def check_images(
                                   progress=progress):
         if img is None:
             if not skip_corrupt:
-                raise CorruptImageError(err + " (set data.skip_corrupt to skip unreadable images)")
+                raise _unreadable(err)
             errors.append(err)
         else:
             good.append(i)

@@ -30,7 +30,25 @@ from .transforms import build_test_transform, build_train_transform
 log = logging.getLogger(__name__)
 
 
-class TrainingDataset(Dataset):
+class _CacheRows(Dataset):
+    """Reads rows of a decoded-image cache array, memory-mapped lazily in each worker process."""
+
+    cache_path: Path | None
+    _array: np.ndarray | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_array"] = None  # never pickle the memory map (it would copy the array); reopen per process
+        return state
+
+    def cached_image(self, row: int) -> torch.Tensor:
+        """Row ``row`` of the cache array as a uint8 tensor [3, H, W]."""
+        if self._array is None:
+            self._array = np.load(self.cache_path, mmap_mode="r")
+        return torch.from_numpy(np.array(self._array[row])).permute(2, 0, 1)
+
+
+class TrainingDataset(_CacheRows):
     """Training images by index (or by ``Draw``), read from the cache array or decoded per sample."""
 
     def __init__(
@@ -42,12 +60,6 @@ class TrainingDataset(Dataset):
         self.transforms = {m: build_train_transform(cfg, m) for m in (VISIBLE, INFRARED)}
         self.cache_path = Path(cache_path) if cache_path is not None else None
         self.rows = rows if rows is not None else list(range(len(records)))
-        self._array: np.ndarray | None = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_array"] = None  # never pickle the memory map (it would copy the array); reopen per process
-        return state
 
     def __len__(self) -> int:
         return len(self.records)
@@ -56,9 +68,7 @@ class TrainingDataset(Dataset):
         """The resized uint8 image [3, H, W] of record ``i`` (before augmentation)."""
         if self.cache_path is None:
             return load_resized(self.root / self.records[i].path, self.height, self.width)
-        if self._array is None:
-            self._array = np.load(self.cache_path, mmap_mode="r")
-        return torch.from_numpy(np.array(self._array[self.rows[i]])).permute(2, 0, 1)
+        return self.cached_image(self.rows[i])
 
     def __getitem__(self, item: Draw | int) -> dict[str, Any]:
         i, seed = (item.index, item.seed) if isinstance(item, tuple) else (int(item), None)
@@ -80,7 +90,7 @@ class TrainingDataset(Dataset):
                 "index": i}
 
 
-class EvalDataset(Dataset):
+class EvalDataset(_CacheRows):
     """Images with the test transform (resize + normalise), decoded per sample or read from a cache array."""
 
     def __init__(
@@ -90,24 +100,13 @@ class EvalDataset(Dataset):
         self.records, self.root = records, Path(root)
         self.transform = build_test_transform(cfg)
         self.cache_path = Path(cache_path) if cache_path is not None else None
-        self._array: np.ndarray | None = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_array"] = None
-        return state
 
     def __len__(self) -> int:
         return len(self.records)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         r = self.records[i]
-        if self.cache_path is None:
-            img = decode_image(self.root / r.path)
-        else:
-            if self._array is None:
-                self._array = np.load(self.cache_path, mmap_mode="r")
-            img = torch.from_numpy(np.array(self._array[i])).permute(2, 0, 1)
+        img = decode_image(self.root / r.path) if self.cache_path is None else self.cached_image(i)
         return {"images": self.transform(img), "modality": r.modality, "index": i}
 
 

@@ -16,8 +16,6 @@ from vireid.errors import DatasetError
 from .records import IMAGE_EXTENSIONS, INFRARED, VISIBLE, ImageRecord
 
 CAMERA_MODALITY = {1: VISIBLE, 2: VISIBLE, 3: INFRARED, 4: VISIBLE, 5: VISIBLE, 6: INFRARED}
-# The official protocol's camera -> location map: cameras 2 and 3 share a room.
-CAMERA_LOCATION = {1: 1, 2: 2, 3: 2, 4: 4, 5: 5, 6: 6}
 VISIBLE_CAMERAS = (1, 2, 4, 5)
 INFRARED_CAMERAS = (3, 6)
 INDOOR_CAMERAS = (1, 2)

@@ -18,11 +18,14 @@ memory stays bounded for large galleries.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+# Per-image ids or cameras: a numpy array, a tensor or a plain sequence.
+ArrayLike = np.ndarray | torch.Tensor | Sequence[int]
 # The official SYSU-MM01 camera -> location map: cameras 2 and 3 are in the same room.
 _SYSU_LOCATION = {3: 2}
 # Elements of a (query chunk x gallery) block processed at once: small blocks stay in cache.
@@ -45,7 +48,7 @@ class RankingMetrics:
         return float(self.cmc[k - 1])
 
 
-def camera_locations(cams) -> np.ndarray:
+def camera_locations(cams: ArrayLike) -> np.ndarray:
     """Map camera numbers to SYSU-MM01 locations (cam3 -> 2, every other camera to itself)."""
     loc = np.array(_to_numpy(cams), dtype=np.int64).reshape(-1)
     for cam, where in _SYSU_LOCATION.items():
@@ -68,10 +71,10 @@ def _as_long(x, name: str, n: int) -> np.ndarray:
 
 def compute_metrics(
     dist: np.ndarray | torch.Tensor,
-    q_pids,
-    g_pids,
-    q_cams=None,
-    g_cams=None,
+    q_pids: ArrayLike,
+    g_pids: ArrayLike,
+    q_cams: ArrayLike | None = None,
+    g_cams: ArrayLike | None = None,
     *,
     exclude_same_location: bool = False,
     dedup_cmc: bool = False,

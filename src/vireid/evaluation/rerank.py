@@ -34,7 +34,10 @@ def _reciprocal(initial_rank: torch.Tensor, k: int) -> tuple[torch.Tensor, torch
 
 
 def k_reciprocal_rerank(
-    q_g_dist, q_q_dist, g_g_dist, k1: int = 20, k2: int = 6, lambda_value: float = 0.3
+    q_g_dist: np.ndarray | torch.Tensor,
+    q_q_dist: np.ndarray | torch.Tensor,
+    g_g_dist: np.ndarray | torch.Tensor,
+    k1: int = 20, k2: int = 6, lambda_value: float = 0.3
 ) -> np.ndarray:
     """Re-ranked query x gallery distances (float32 ndarray) from the three distance blocks.
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,17 +25,9 @@ from vireid.data.records import ImageRecord
 from vireid.errors import ConfigError
 from vireid.features.store import FeatureSet, save_features
 from vireid.training import checkpoint as ckpt
+from vireid.utils.device import autocast_settings, resolve_device
 
 DATASETS = ("sysu", "regdb")
-
-
-def resolve_device(name: str | torch.device) -> torch.device:
-    """``"auto"`` -> CUDA if available, else CPU."""
-    if isinstance(name, torch.device):
-        return name
-    from vireid.training.trainer import resolve_device as _resolve
-
-    return _resolve(name)
 
 
 @torch.no_grad()
@@ -68,8 +61,7 @@ def extract_features(
     mine = [records[i] for i in share]
     was_training = model.training
     model.eval()
-    use_amp = amp and device.type == "cuda"
-    dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+    use_amp, dtype = autocast_settings(device, amp)
     chunks: list[torch.Tensor] = []
     loader = build_eval_loader(mine, root, data_cfg, batch_size)
     if progress:
@@ -105,8 +97,6 @@ def load_model(checkpoint: str | os.PathLike, device: torch.device | str = "cpu"
     state = ckpt.load_checkpoint(path, map_location="cpu")
     config = ckpt.checkpoint_config(state, path)
     # The weights come from the checkpoint: never look for pretrained ImageNet weights here.
-    from dataclasses import replace
-
     model = build_model(replace(config.model, pretrained="none"), int(state["num_classes"]))
     ckpt.load_model_state(model, state["model"], path)
     model.to(resolve_device(device)).eval()
@@ -141,9 +131,9 @@ def extract_protocol(
 
     With ``out`` the set is also written (atomically, rank 0 only) as a features ``.npz``.
     """
+    records = protocol_records(dataset, root, trial)  # a bad root fails here, before a model is loaded
     dev = resolve_device(device) if ctx is None else ctx.device
     model, config, _ = load_model(checkpoint, dev)
-    records = protocol_records(dataset, root, trial)
     fs = extract_features(
         model, records, root, config.data, device=dev,
         batch_size=batch_size or config.test.batch_size,

@@ -79,7 +79,7 @@ class FeatureSet:
         return self.feats[self.indices(paths, what)]
 
 
-def save_features(path: str | os.PathLike, paths: Sequence[str], feats) -> None:
+def save_features(path: str | os.PathLike, paths: Sequence[str], feats: np.ndarray) -> None:
     """Write ``paths`` and ``feats`` (N x D, stored as float32) to ``path`` atomically."""
     fs = FeatureSet(list(paths), np.asarray(feats), source=str(path))
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-VISIBLE, INFRARED = 0, 1
+from vireid.data.records import INFRARED, VISIBLE
 
 
 def modality_pairs(labels: Tensor, modality: Tensor) -> tuple[Tensor, Tensor]:

@@ -17,11 +17,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from vireid.data.records import INFRARED, VISIBLE
 from vireid.models.bottleneck import DeterministicBottleneck, GaussianBottleneck, build_z_classifier
 from vireid.models.config import ModelConfig
 from vireid.models.encoder import ObservationHead, build_encoders, run_encoders
 
-VISIBLE, INFRARED = 0, 1
 BRANCHES = ("V", "I", "S")
 # Released to_edge(): luma weights applied to the already-normalised tensor.
 GREY_WEIGHTS = (0.2989, 0.5870, 0.1140)

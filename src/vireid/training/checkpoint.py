@@ -127,7 +127,7 @@ def _short(value: Any) -> str:
 
 
 def check_same_config(
-    saved: dict[str, Any], current: dict[str, Any], source: str | os.PathLike, mutable=RESUME_MUTABLE
+    saved: dict[str, Any], current: dict[str, Any], source: str | os.PathLike, mutable: tuple[str, ...] = RESUME_MUTABLE
 ) -> None:
     """Raise a CheckpointError naming the keys (other than ``mutable`` ones) that differ."""
     keys = [k for k in config_diff(saved, current) if not any(k == m or (m.endswith(".") and k.startswith(m)) for m in mutable)]

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
 from vireid.errors import ConfigError
+from vireid.utils.device import resolve_device
 
 T = TypeVar("T")
 
@@ -92,16 +93,8 @@ def launched_distributed() -> bool:
 
 def _resolve_device(device: str, local_rank: int, distributed: bool) -> torch.device:
     """``auto`` -> ``cuda`` if available else ``cpu``; under a launcher ``cuda`` means ``cuda:LOCAL_RANK``."""
-    name = (
-        "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
-    )
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"train.device: {device!r} is not a torch device (try auto, cpu, cuda)") from None
+    dev = resolve_device(device)
     if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"train.device: {device!r} asked for CUDA but no CUDA device is available")
         if distributed:
             if dev.index is not None:
                 raise ConfigError(

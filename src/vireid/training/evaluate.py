@@ -9,24 +9,22 @@ trial's model is scored on its own trial's test split and the result averages th
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any
 
+from vireid.data.regdb import TRIALS
 from vireid.errors import CheckpointError, ConfigError
 from vireid.evaluation.result import ProtocolResult
 from vireid.features.extract import extract_protocol
-from vireid.features.store import FeatureSet, save_features
-
-TRIALS = tuple(range(1, 11))
+from vireid.features.store import FeatureSet
+from vireid.training.trainer import trial_dir
 
 
 def regdb_trial_checkpoints(spec: str | os.PathLike) -> dict[int, Path]:
     """Checkpoints per RegDB trial from a ``--trial all`` run directory or a ``{trial}`` pattern."""
     text = str(spec)
     if "{trial}" in text:
-        found = {t: Path(text.format(trial=t)) for t in TRIALS}
-        found = {t: p for t, p in found.items() if p.exists()}
+        candidates = {t: Path(text.format(trial=t)) for t in TRIALS}
     else:
         root = Path(spec)
         if not root.is_dir():
@@ -34,14 +32,11 @@ def regdb_trial_checkpoints(spec: str | os.PathLike) -> dict[int, Path]:
                 f"--checkpoint {root}: with --trial all expected a run directory holding trial_<t>/ "
                 "folders (vireid train --trial all) or a pattern containing {trial}"
             )
-        found = {}
-        for sub in root.iterdir():
-            m = re.fullmatch(r"trial_(\d+)", sub.name)
-            if m and sub.is_dir() and int(m.group(1)) in TRIALS:
-                found[int(m.group(1))] = sub
+        candidates = {t: trial_dir(root, t) for t in TRIALS}
+    found = {t: p for t, p in candidates.items() if p.exists()}
     if not found:
         raise CheckpointError(f"--checkpoint {spec}: no per-trial checkpoints found (expected trial_1 .. trial_10)")
-    return dict(sorted(found.items()))
+    return found
 
 
 def evaluate_checkpoint(
@@ -64,21 +59,29 @@ def evaluate_checkpoint(
 ) -> ProtocolResult:
     """Extract and score; ``save_features_to`` keeps the features (RegDB all: one file per trial,
     ``{trial}`` in the name or ``_trial<t>`` added before the suffix)."""
-    from vireid.evaluation.protocols import evaluate_regdb, evaluate_sysu
+    from vireid.evaluation.protocols import (
+        check_regdb_protocol,
+        check_sysu_protocol,
+        evaluate_regdb,
+        evaluate_sysu,
+    )
 
     kw: dict[str, Any] = {"flip": flip, "device": device, "batch_size": batch_size, "progress": progress}
+    # Refuse bad options and trees (e.g. official sampling on a tree rand_perm_cam.mat does not fit)
+    # before the minutes of feature extraction, not after.
     if dataset == "sysu":
+        check_sysu_protocol(root, mode=mode, shots=shots, sampling=sampling)
         fs = extract_protocol(checkpoint, "sysu", root, out=save_features_to, **kw)
         return evaluate_sysu(root, fs, mode=mode, shots=shots, sampling=sampling, normalize=normalize,
                              rerank=rerank)
     if dataset != "regdb":
         raise ConfigError(f"--dataset: expected sysu or regdb, got {dataset!r}")
+    check_regdb_protocol(root, direction=direction)
     if trial == "all":
         features: dict[int, FeatureSet] = {}
         for t, ckpt_path in regdb_trial_checkpoints(checkpoint).items():
-            features[t] = extract_protocol(ckpt_path, "regdb", root, trial=t, **kw)
-            if save_features_to is not None:
-                save_features(_per_trial(save_features_to, t), features[t].paths, features[t].feats)
+            out = None if save_features_to is None else _per_trial(save_features_to, t)
+            features[t] = extract_protocol(ckpt_path, "regdb", root, trial=t, out=out, **kw)
         return evaluate_regdb(root, features, trial="all", direction=direction, normalize=normalize, rerank=rerank)
     if not isinstance(trial, int) or trial not in TRIALS:
         raise ConfigError(f"--trial: expected 1..10 or all, got {trial!r}")

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from vireid.config import ScheduleConfig
 
 
 def warmup_multistep_factor(
@@ -31,7 +35,7 @@ def warmup_multistep_factor(
     return warm * gamma ** bisect_right(sorted(milestones), e)
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, cfg) -> torch.optim.lr_scheduler.LambdaLR:
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: ScheduleConfig) -> torch.optim.lr_scheduler.LambdaLR:
     """A ``LambdaLR`` over epochs from a ``ScheduleConfig``; call ``.step()`` after each epoch."""
 
     def factor(epoch: int) -> float:

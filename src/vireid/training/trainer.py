@@ -26,11 +26,12 @@ import torch
 from torch import nn
 
 from vireid import __version__
-from vireid.config import Config, save_config
+from vireid.config import Config, OptimConfig, save_config
 from vireid.errors import CheckpointError, ConfigError, VireidError
 from vireid.training import checkpoint as ckpt
 from vireid.training import distributed as _dist
 from vireid.training.schedule import build_scheduler
+from vireid.utils.device import autocast_settings
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.jsonl"
@@ -83,20 +84,7 @@ def process_seed(seed: int, epoch: int, rank: int, step: int = 0) -> int:
     return int((int(state[0]) << 31) ^ int(state[1])) & (2**63 - 1)
 
 
-def resolve_device(name: str) -> torch.device:
-    """``"auto"`` -> CUDA if available, else CPU; anything else is parsed by torch."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"train.device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {name!r}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"train.device is {name!r} but CUDA is not available on this machine")
-    return device
-
-
-def init_context(device: str, timeout_s: float):
+def init_context(device: str, timeout_s: float) -> _dist.DistContext:
     """The distributed context (single-process unless launched by torchrun)."""
     return _dist.init_distributed(device, timeout_s)
 
@@ -113,15 +101,7 @@ def _main_only(ctx, fn, *args: Any, **kwargs: Any) -> Any:
     return fn(*args, **kwargs)
 
 
-def autocast_settings(device: torch.device, enabled: bool) -> tuple[bool, torch.dtype]:
-    """Whether to autocast, and the dtype: bf16 where the GPU supports it, else fp16 (with a scaler)."""
-    if not enabled or device.type != "cuda":
-        return False, torch.float32
-    bf16 = torch.cuda.is_bf16_supported()
-    return True, torch.bfloat16 if bf16 else torch.float16
-
-
-def build_optimizer(model: nn.Module, cfg) -> torch.optim.Optimizer:
+def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
     """One parameter group over all trainable parameters (as the release)."""
     params = [p for p in model.parameters() if p.requires_grad]
     if cfg.name == "adam":
@@ -598,6 +578,7 @@ class Trainer:
     def validate(self) -> dict[str, float]:
         """Rank the held-out ids' visible images for each of their infrared images (compute_metrics)."""
         from vireid.evaluation.metrics import compute_metrics
+        from vireid.evaluation.protocols.common import labels
         from vireid.features.extract import extract_features
 
         model = ckpt.unwrap(self.model)
@@ -610,10 +591,8 @@ class Trainer:
         qf = torch.nn.functional.normalize(torch.from_numpy(q.feats), dim=1)
         gf = torch.nn.functional.normalize(torch.from_numpy(g.feats), dim=1)
         dist = torch.cdist(qf, gf).numpy()
-        q_pids = np.array([r.pid for r in self.data.val_query])
-        g_pids = np.array([r.pid for r in self.data.val_gallery])
-        q_cams = np.array([r.camera for r in self.data.val_query])
-        g_cams = np.array([r.camera for r in self.data.val_gallery])
+        q_pids, q_cams = labels(self.data.val_query)
+        g_pids, g_cams = labels(self.data.val_gallery)
         m = compute_metrics(dist, q_pids, g_pids, q_cams, g_cams)
         cmc = np.asarray(m.cmc)
         return {"rank1": 100.0 * float(cmc[0]), "rank5": 100.0 * float(cmc[min(4, len(cmc) - 1)]),
@@ -760,10 +739,10 @@ def trial_dir(output_dir: str | os.PathLike, trial: int) -> Path:
 
 def regdb_trials(root: str | os.PathLike) -> list[int]:
     """The trials 1..10 whose training idx files exist under a RegDB root (all 10 in the real dataset)."""
-    from vireid.data.regdb import check_regdb_root, idx_path
+    from vireid.data.regdb import TRIALS, check_regdb_root, idx_path
 
     root = check_regdb_root(root)
-    found = [t for t in range(1, 11) if all(idx_path(root, "train", m, t).is_file() for m in ("visible", "thermal"))]
+    found = [t for t in TRIALS if all(idx_path(root, "train", m, t).is_file() for m in ("visible", "thermal"))]
     if not found:
         raise ConfigError(f"data.trial=all: {root} holds no idx/train_visible_<t>.txt training files")
     return found

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from vireid.errors import VireidError
-from vireid.utils.io import atomic_path
+from vireid.visualization.figure import png_figure
 
 SKIP = {"kind", "epoch", "lr", "images_per_s", "seconds", "val", "step", "global_step"}
 
@@ -32,19 +32,13 @@ def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
 
 def plot_curves(metrics: str | os.PathLike, out: str | os.PathLike, title: str = "") -> Path:
     """Per-epoch loss terms (log scale when positive), the learning rate and validation metrics, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
     epochs = [r for r in read_metrics(metrics) if r.get("kind") == "epoch"]
     if not epochs:
         raise VireidError(f"{metrics}: no finished epoch to plot")
     x = [r["epoch"] for r in epochs]
     terms = [k for k in epochs[0] if k not in SKIP and isinstance(epochs[0][k], int | float)]
     val = [(r["epoch"], r["val"]) for r in epochs if r.get("val")]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4), dpi=110)
-    try:
+    with png_figure(out, nrows=1, ncols=3, figsize=(15, 4), dpi=110) as (fig, axes):
         ax = axes[0]
         for k in terms:
             ax.plot(x, [r.get(k, float("nan")) for r in epochs], label=k, lw=2 if k == "loss" else 1)
@@ -65,10 +59,4 @@ def plot_curves(metrics: str | os.PathLike, out: str | os.PathLike, title: str =
         ax.set_title("validation (held-out training ids, %)")
         if title:
             fig.suptitle(title)
-        fig.tight_layout()
-        out = Path(out)
-        with atomic_path(out, suffix=".png") as tmp:
-            fig.savefig(tmp, format="png")
-    finally:
-        plt.close(fig)
-    return out
+    return Path(out)

@@ -10,7 +10,7 @@ import numpy as np
 
 from vireid.data.records import INFRARED, VISIBLE, ImageRecord
 from vireid.errors import ConfigError
-from vireid.utils.io import atomic_path
+from vireid.visualization.figure import png_figure, pyplot
 
 MARKERS = {VISIBLE: ("o", "visible"), INFRARED: ("^", "infrared")}
 
@@ -63,11 +63,7 @@ def plot_embedding(
     title: str = "",
 ) -> Path:
     """Scatter the 2-D points (colour = identity, marker = modality) into a PNG, written atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     pids = np.asarray(pids)
     modality = np.asarray(modality)
     uniq = sorted(set(pids.tolist()))
@@ -77,8 +73,7 @@ def plot_embedding(
         colours = {p: plt.get_cmap("tab20")(i) for i, p in enumerate(uniq)}
     else:
         colours = {p: plt.get_cmap("turbo")(i / (len(uniq) - 1)) for i, p in enumerate(uniq)}
-    fig, ax = plt.subplots(figsize=(7, 7), dpi=120)
-    try:
+    with png_figure(out, figsize=(7, 7), dpi=120) as (_, ax):
         for mod, (marker, label) in MARKERS.items():
             sel = modality == mod
             if not sel.any():
@@ -90,13 +85,7 @@ def plot_embedding(
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(title or f"t-SNE: {len(uniq)} identities (colour), visible o / infrared ^")
-        fig.tight_layout()
-        out = Path(out)
-        with atomic_path(out, suffix=".png") as tmp:
-            fig.savefig(tmp, format="png")
-    finally:
-        plt.close(fig)
-    return out
+    return Path(out)
 
 
 def tsne_plot(
@@ -131,10 +120,16 @@ def checkpoint_tsne(
     """
     from vireid.features.extract import extract_features, load_model, protocol_records, resolve_device
 
+    def pick(name: str) -> list[ImageRecord]:
+        return pick_identities(protocol_records(name, root, trial), num_ids, seed, per_id)
+
+    # With the dataset named, a bad root or --ids fails before the model is loaded.
+    records = pick(dataset) if dataset is not None else None
     dev = resolve_device(device)
     model, config, _ = load_model(checkpoint, dev)
-    dataset = dataset or config.data.dataset
-    records = pick_identities(protocol_records(dataset, root, trial), num_ids, seed, per_id)
+    if records is None:
+        dataset = config.data.dataset
+        records = pick(dataset)
     fs = extract_features(model, records, root, config.data, device=dev, batch_size=config.test.batch_size,
                           flip=config.test.flip)
     title = f"{config.model.name} ({config.model.feature}) on {dataset}: {len({r.pid for r in records})} test ids"

@@ -1,8 +1,16 @@
 """Evaluation protocols: from a dataset root and saved features to a ProtocolResult."""
 
-from .regdb import evaluate_regdb, regdb_test_records
-from .sysu import evaluate_sysu, sysu_test_records
+from .regdb import check_regdb_protocol, evaluate_regdb, regdb_test_records
+from .sysu import check_sysu_protocol, evaluate_sysu, sysu_test_records
 
 PROTOCOLS = ("sysu", "regdb")
 
-__all__ = ["PROTOCOLS", "evaluate_regdb", "evaluate_sysu", "regdb_test_records", "sysu_test_records"]
+__all__ = [
+    "PROTOCOLS",
+    "check_regdb_protocol",
+    "check_sysu_protocol",
+    "evaluate_regdb",
+    "evaluate_sysu",
+    "regdb_test_records",
+    "sysu_test_records",
+]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 import torch
 
@@ -35,6 +36,14 @@ def regdb_test_records(root: str | os.PathLike, trial: int) -> list[ImageRecord]
     root = check_regdb_root(root)
     _check_trial(trial)
     return read_idx(root, "test", "visible", trial) + read_idx(root, "test", "thermal", trial)
+
+
+def check_regdb_protocol(root: str | os.PathLike, *, direction: str = "v2t") -> Path:
+    """Raise ``DatasetError`` for a bad ``direction`` or a root that is not RegDB; return the root as a Path.
+    Cheap: call it before extracting features."""
+    if direction not in DIRECTIONS:
+        raise DatasetError(f"unknown RegDB direction {direction!r}: expected v2t or t2v")
+    return check_regdb_root(root)
 
 
 def _check_trial(trial) -> int:
@@ -76,9 +85,7 @@ def evaluate_regdb(
     device: torch.device | str | None = None,
 ) -> ProtocolResult:
     """Score RegDB trials; ``trial`` None or ``"all"`` means trials 1..10 (or every trial given)."""
-    if direction not in DIRECTIONS:
-        raise DatasetError(f"unknown RegDB direction {direction!r}: expected v2t or t2v")
-    root = check_regdb_root(root)
+    root = check_regdb_protocol(root, direction=direction)
     device = torch.device(device) if device is not None else torch.device("cpu")
     per_trial = []
     for t, fs in _trial_plan(features, trial):

@@ -73,10 +73,11 @@ def load_rand_perm_cam() -> list[list[np.ndarray]]:
     return [[np.asarray(c).reshape(NUM_TRIALS, -1) for c in cells[cam, 0].ravel()] for cam in range(6)]
 
 
-def official_galleries(
-    root: str | Path, ids: list[int], cameras: tuple[int, ...], index: dict[tuple[int, int], list[str]], shots: int
-) -> list[list[str]]:
-    """The 10 official galleries (lists of relative paths), checked against the tree's image counts."""
+def check_official_fit(
+    root: str | Path, ids: list[int], cameras: tuple[int, ...], index: dict[tuple[int, int], list[str]]
+) -> list[list[np.ndarray]]:
+    """Raise ``DatasetError`` unless ``rand_perm_cam.mat`` has exactly the tree's image count for every
+    (camera, id) folder; return the permutations."""
     perm = load_rand_perm_cam()
     mismatches = []
     for cam in cameras:
@@ -92,6 +93,14 @@ def official_galleries(
             f"{root}: the official gallery permutations do not fit this tree ({len(mismatches)} camera/id "
             f"folders differ, e.g. {mismatches[0]}); use --sampling seeded"
         )
+    return perm
+
+
+def official_galleries(
+    root: str | Path, ids: list[int], cameras: tuple[int, ...], index: dict[tuple[int, int], list[str]], shots: int
+) -> list[list[str]]:
+    """The 10 official galleries (lists of relative paths), checked against the tree's image counts."""
+    perm = check_official_fit(root, ids, cameras, index)
     galleries = []
     for t in range(NUM_TRIALS):
         gallery = []
@@ -136,12 +145,38 @@ def evaluate_sysu(
     device: torch.device | str | None = None,
 ) -> ProtocolResult:
     """Run the 10-trial SYSU-MM01 protocol on saved features; see the module docstring."""
+    root, ids, ir_index, index = _read_test_tree(root, mode, shots, sampling)
+    return evaluate_sysu_index(
+        ids, ir_index, index, features, mode=mode, shots=shots, sampling=sampling, normalize=normalize,
+        rerank=rerank, device=device, source=str(root),
+    )
+
+
+def check_sysu_protocol(
+    root: str | os.PathLike, *, mode: str = "all", shots: int = 1, sampling: str = "official"
+) -> None:
+    """Raise ``DatasetError`` if ``evaluate_sysu`` with these settings would refuse this tree (bad option,
+    layout, no test images, official permutations that do not fit). Cheap: lists files, reads no image;
+    call it before extracting features."""
+    root, ids, _, index = _read_test_tree(root, mode, shots, sampling)
+    if sampling == "official":
+        check_official_fit(root, ids, MODES[mode], index)
+
+
+def _check_options(mode: str, shots: int, sampling: str) -> None:
     if mode not in MODES:
         raise DatasetError(f"unknown SYSU-MM01 mode {mode!r}: expected all or indoor")
     if sampling not in SAMPLINGS:
         raise DatasetError(f"unknown gallery sampling {sampling!r}: expected official or seeded")
     if shots < 1:
         raise DatasetError(f"shots must be >= 1, got {shots}")
+
+
+def _read_test_tree(
+    root: str | os.PathLike, mode: str, shots: int, sampling: str
+) -> tuple[Path, list[int], dict[tuple[int, int], list[str]], dict[tuple[int, int], list[str]]]:
+    """Check the options and the layout; return (root, test ids, query index, gallery-camera index)."""
+    _check_options(mode, shots, sampling)
     root = check_sysu_root(root)
     ids = read_split_ids(root, "test")
     cameras = MODES[mode]
@@ -151,10 +186,7 @@ def evaluate_sysu(
     index = index_images(root, ids, cameras)
     if not index:
         raise DatasetError(f"{root}: no visible test images in cams {', '.join(map(str, cameras))}")
-    return evaluate_sysu_index(
-        ids, ir_index, index, features, mode=mode, shots=shots, sampling=sampling, normalize=normalize,
-        rerank=rerank, device=device, source=str(root),
-    )
+    return root, ids, ir_index, index
 
 
 def evaluate_sysu_index(
@@ -173,6 +205,7 @@ def evaluate_sysu_index(
 ) -> ProtocolResult:
     """The protocol on an already-read tree: ``ir_index``/``index`` map (camera, id) to sorted paths
     of the query and gallery cameras (as ``vireid.data.sysu.index_images`` returns them)."""
+    _check_options(mode, shots, sampling)
     cameras = MODES[mode]
     queries = _records(ir_index)
     if sampling == "official":
