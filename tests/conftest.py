@@ -13,3 +13,10 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 def _seed_everything():
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _private_cache_dir(tmp_path_factory, monkeypatch):
+    """Nothing a test builds lands in the user's real decoded-image cache."""
+    monkeypatch.setenv("VIREID_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "vireid-cache"))
+    yield
