@@ -20,3 +20,13 @@ def _private_cache_dir(tmp_path_factory, monkeypatch):
     """Nothing a test builds lands in the user's real decoded-image cache."""
     monkeypatch.setenv("VIREID_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "vireid-cache"))
     yield
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op thread: tiny models run several times faster on it when the 2 cores are shared.
+    Test areas of tiny models request it from an autouse fixture in their conftest."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

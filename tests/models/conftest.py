@@ -47,9 +47,6 @@ def batch():
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
+def _one_thread(one_torch_thread):
     """Tiny models gain nothing from threads, and on a shared CPU extra threads make them crawl."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
     yield
-    torch.set_num_threads(before)
