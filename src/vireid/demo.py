@@ -26,7 +26,7 @@ import torch
 from vireid import __version__
 from vireid.config import Config, load_config
 from vireid.errors import VireidError
-from vireid.utils.io import atomic_write_json, atomic_write_text
+from vireid.utils.io import atomic_write_json, atomic_write_text, check_output_dir
 
 METHODS: tuple[str, ...] = ("vd", "ib", "baseline")
 MODES: tuple[str, ...] = ("all", "indoor")
@@ -72,13 +72,9 @@ def method_config(method: str, preset: DemoPreset, *, seed: int = 0, device: str
 
 def check_out_dir(out_dir: Path, overwrite: bool) -> None:
     """Refuse an existing non-empty ``out_dir``; with ``overwrite`` only a previous demo folder is replaced."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise DemoError(f"--out {out_dir} is a file; expected a new or empty folder")
-    if out_dir.is_dir() and any(out_dir.iterdir()):
-        if not overwrite:
-            raise DemoError(f"--out {out_dir} exists and is not empty; choose a new folder or pass --overwrite")
-        if not (out_dir / MARKER).is_file():
-            raise DemoError(f"refusing to overwrite {out_dir}: it is not a vireid demo folder (no {MARKER})")
+    check_output_dir(out_dir, overwrite=overwrite, ours=lambda p: (p / MARKER).is_file(), what="--out",
+                     kind=f"a vireid demo folder (no {MARKER})", error=DemoError,
+                     hint="choose a new folder or pass --overwrite")
 
 
 class _Stages:

@@ -32,3 +32,26 @@ def test_written_files_honour_the_umask(tmp_path):
     finally:
         os.umask(previous)
     assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o640
+
+
+def test_output_dir_refusals_keep_the_users_files(tmp_path):
+    from vireid.utils.io import check_output_dir
+
+    def check(path, overwrite):
+        check_output_dir(path, overwrite=overwrite, ours=lambda p: (p / "MARK").is_file(), what="--out",
+                         kind="ours (no MARK)", error=ValueError)
+
+    check(tmp_path / "new", overwrite=False)          # a new folder is fine
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="is not a directory"):
+        check(tmp_path / "file", overwrite=True)
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "keep.txt").write_text("x")
+    with pytest.raises(ValueError, match="not empty; choose a new one or pass --overwrite"):
+        check(theirs, overwrite=False)
+    with pytest.raises(ValueError, match="refusing to overwrite .*not ours"):
+        check(theirs, overwrite=True)
+    (theirs / "MARK").write_text("")
+    check(theirs, overwrite=True)                      # ours: may be replaced
+    assert (theirs / "keep.txt").read_text() == "x"    # the check itself never deletes

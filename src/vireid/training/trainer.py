@@ -32,6 +32,7 @@ from vireid.training import checkpoint as ckpt
 from vireid.training import distributed as _dist
 from vireid.training.schedule import build_scheduler
 from vireid.utils.device import autocast_settings
+from vireid.utils.io import check_output_dir
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.jsonl"
@@ -122,16 +123,12 @@ def check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
         if not (run_dir / ckpt.LAST).is_file():
             raise RunDirError(f"cannot resume: {run_dir / ckpt.LAST} does not exist")
         return
-    if run_dir.exists() and not run_dir.is_dir():
-        raise RunDirError(f"run directory {run_dir} is a file")
-    if run_dir.is_dir() and any(run_dir.iterdir()):
-        if not overwrite:
-            raise RunDirError(
-                f"run directory {run_dir} already exists; pass --resume to continue it or --overwrite to replace it"
-            )
-        ours = (run_dir / CONFIG_FILE).is_file() or any(run_dir.glob("trial_*/" + CONFIG_FILE))
-        if not ours:
-            raise RunDirError(f"refusing to overwrite {run_dir}: it is not a vireid run directory (no {CONFIG_FILE})")
+    check_output_dir(
+        run_dir, overwrite=overwrite, what="run directory", error=RunDirError,
+        ours=lambda p: (p / CONFIG_FILE).is_file() or any(p.glob("trial_*/" + CONFIG_FILE)),
+        kind=f"a vireid run directory (no {CONFIG_FILE})",
+        hint="pass --resume to continue it or --overwrite to replace it",
+    )
 
 
 def prepare_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:

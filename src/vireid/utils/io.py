@@ -52,3 +52,25 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     """Write ``obj`` as indented JSON to ``path`` atomically."""
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def check_output_dir(
+    path: Path,
+    *,
+    overwrite: bool,
+    ours: Callable[[Path], bool],
+    what: str,
+    kind: str,
+    error: type[Exception],
+    hint: str = "choose a new one or pass --overwrite",
+) -> None:
+    """Refuse an output folder that would lose the user's files: a file in its place, a non-empty folder
+    (unless ``overwrite``), or, with ``overwrite``, a folder that ``ours`` does not recognise as one we
+    wrote. ``what`` names the option or folder, ``kind`` what we write there, ``error`` the class raised."""
+    if path.exists() and not path.is_dir():
+        raise error(f"{what} {path} exists and is not a directory")
+    if path.is_dir() and any(path.iterdir()):
+        if not overwrite:
+            raise error(f"{what} {path} already exists and is not empty; {hint}")
+        if not ours(path):
+            raise error(f"refusing to overwrite {path}: it is not {kind}")

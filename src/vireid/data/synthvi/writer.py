@@ -19,6 +19,7 @@ import scipy.io
 from PIL import Image
 
 from vireid.errors import DatasetError
+from vireid.utils.io import check_output_dir
 
 from .attributes import STREAM_IMAGE, STREAM_SPLIT, Identity, make_rng, sample_identity
 from .cameras import REGDB_CAMERAS, SYSU_CAMERAS, Camera, make_camera
@@ -170,14 +171,8 @@ def write_regdb(cfg: SynthConfig, root: Path, progress: Progress) -> dict:
 
 def check_target(out: Path, overwrite: bool) -> None:
     """Refuse a target that is a file, or a non-empty folder unless ``overwrite`` and it holds SynthVI."""
-    if out.exists() and not out.is_dir():
-        raise DatasetError(f"output {out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise DatasetError(f"output directory {out} is not empty: choose a new one or pass --overwrite")
-        if not (out / MARKER).is_file():
-            raise DatasetError(f"output directory {out} is not empty and holds no {MARKER}: refusing to replace "
-                               "a folder SynthVI did not write")
+    check_output_dir(out, overwrite=overwrite, ours=lambda p: (p / MARKER).is_file(), what="output directory",
+                     kind=f"a SynthVI folder (no {MARKER})", error=DatasetError)
 
 
 def write_dataset(cfg: SynthConfig, out: Path, overwrite: bool, progress: Progress) -> Path:
