@@ -116,9 +116,10 @@ def _protocol_scores(root: Path, fs, device: torch.device) -> dict[str, Any]:
 def _run_method(method: str, cfg: Config, root: Path, out_dir: Path, preset: DemoPreset, seed: int,
                 stages: _Stages, progress: bool) -> dict[str, Any]:
     """Train, extract the test set, evaluate, draw: everything the demo reports about one method."""
-    from vireid.evaluation.protocols import sysu_test_records
-    from vireid.features.extract import extract_features, load_model
+    from vireid.data.sysu import test_records as sysu_test_records
+    from vireid.features.extract import extract_features
     from vireid.features.store import FeatureSet, save_features
+    from vireid.models.loading import load_model
     from vireid.training.trainer import train
     from vireid.visualization.curves import plot_curves
     from vireid.visualization.tsne import pick_identities, tsne_plot

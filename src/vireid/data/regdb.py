@@ -66,3 +66,11 @@ def read_idx(root: str | os.PathLike, split: str, modality: str, trial: int) -> 
     if not records:
         raise DatasetError(f"RegDB idx file {path} lists no images")
     return records
+
+
+def test_records(root: str | os.PathLike, trial: int) -> list[ImageRecord]:
+    """The test images of ``trial``: the visible list, then the thermal list, in idx-file order."""
+    root = check_regdb_root(root)
+    if isinstance(trial, bool) or not isinstance(trial, int) or trial not in TRIALS:
+        raise DatasetError(f"RegDB trial must be an integer in 1..10, got {trial!r}")
+    return read_idx(root, "test", "visible", trial) + read_idx(root, "test", "thermal", trial)

@@ -108,3 +108,10 @@ def scan_images(root: str | os.PathLike, pids: list[int], cameras: tuple[int, ..
         for (cam, pid), paths in index_images(root, pids, cameras).items()
         for p in paths
     ]
+
+
+def test_records(root: str | os.PathLike) -> list[ImageRecord]:
+    """Every image the SYSU-MM01 test protocol may need: the test ids' infrared images (cams 3, 6) and
+    visible images (cams 1, 2, 4, 5), ordered by camera, then id, then file name."""
+    root = check_sysu_root(root)
+    return scan_images(root, sorted(set(read_split_ids(root, "test"))), tuple(range(1, 7)))

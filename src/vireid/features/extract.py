@@ -12,19 +12,17 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from contextlib import nullcontext
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from vireid.config import Config
 from vireid.data.config import DataConfig
 from vireid.data.records import ImageRecord
 from vireid.errors import ConfigError
 from vireid.features.store import FeatureSet, save_features
-from vireid.training import checkpoint as ckpt
+from vireid.models.loading import load_model
 from vireid.utils.device import autocast_settings, resolve_device
 
 DATASETS = ("sysu", "regdb")
@@ -89,28 +87,14 @@ def extract_features(
     return FeatureSet([r.path for r in records], feats.numpy(), source="extracted features")
 
 
-def load_model(checkpoint: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[nn.Module, Config, dict]:
-    """The model a checkpoint (file or run directory) holds, in eval mode on ``device``, with its Config."""
-    from vireid.models.build import build_model
-
-    path = ckpt.resolve_checkpoint(checkpoint)
-    state = ckpt.load_checkpoint(path, map_location="cpu")
-    config = ckpt.checkpoint_config(state, path)
-    # The weights come from the checkpoint: never look for pretrained ImageNet weights here.
-    model = build_model(replace(config.model, pretrained="none"), int(state["num_classes"]))
-    ckpt.load_model_state(model, state["model"], path)
-    model.to(resolve_device(device)).eval()
-    return model, config, state
-
-
 def protocol_records(dataset: str, root: str | os.PathLike, trial: int = 1) -> list[ImageRecord]:
     """Every image the test protocol of ``dataset`` needs (SYSU-MM01 test set; RegDB trial ``trial``)."""
-    from vireid.evaluation import protocols
+    from vireid.data import regdb, sysu
 
     if dataset == "sysu":
-        return list(protocols.sysu_test_records(root))
+        return sysu.test_records(root)
     if dataset == "regdb":
-        return list(protocols.regdb_test_records(root, trial))
+        return regdb.test_records(root, trial)
     raise ConfigError(f"--dataset: expected one of {', '.join(DATASETS)}, got {dataset!r}")
 
 

@@ -118,7 +118,8 @@ def checkpoint_tsne(
 
     Returns (picture path, identities, images).
     """
-    from vireid.features.extract import extract_features, load_model, protocol_records, resolve_device
+    from vireid.features.extract import extract_features, protocol_records, resolve_device
+    from vireid.models.loading import load_model
 
     def pick(name: str) -> list[ImageRecord]:
         return pick_identities(protocol_records(name, root, trial), num_ids, seed, per_id)

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from vireid.data.records import ImageRecord
-from vireid.data.regdb import TRIALS, check_regdb_root, read_idx
+from vireid.data.regdb import TRIALS, check_regdb_root, read_idx, test_records
 from vireid.errors import DatasetError
 from vireid.features.store import FeatureSet
 
@@ -32,10 +32,8 @@ TrialFeatures = FeatureSet | Mapping[int, FeatureSet] | Iterable[tuple[int, Feat
 
 
 def regdb_test_records(root: str | os.PathLike, trial: int) -> list[ImageRecord]:
-    """The test images of ``trial``: the visible list, then the thermal list, in idx-file order."""
-    root = check_regdb_root(root)
-    _check_trial(trial)
-    return read_idx(root, "test", "visible", trial) + read_idx(root, "test", "thermal", trial)
+    """The test images of ``trial`` (``vireid.data.regdb.test_records``)."""
+    return test_records(root, trial)
 
 
 def check_regdb_protocol(root: str | os.PathLike, *, direction: str = "v2t") -> Path:

@@ -37,6 +37,7 @@ from vireid.data.sysu import (
     check_sysu_root,
     index_images,
     read_split_ids,
+    test_records,
 )
 from vireid.errors import DatasetError
 from vireid.features.store import FeatureSet
@@ -50,11 +51,8 @@ NUM_TRIALS = 10
 
 
 def sysu_test_records(root: str | os.PathLike) -> list[ImageRecord]:
-    """Every image the protocol may need: the test ids' IR images (cams 3, 6) and visible images
-    (cams 1, 2, 4, 5), ordered by camera, then id, then file name."""
-    root = check_sysu_root(root)
-    ids = read_split_ids(root, "test")
-    return _records(index_images(root, ids, tuple(range(1, 7))))
+    """Every image the protocol may need (``vireid.data.sysu.test_records``)."""
+    return test_records(root)
 
 
 def _records(index: dict[tuple[int, int], list[str]]) -> list[ImageRecord]:
