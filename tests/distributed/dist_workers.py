@@ -179,7 +179,8 @@ def scenario_trainer_faults(ctx: D.DistContext, out: Path) -> dict:
     at the same step (a rank stopping alone would leave the other blocked in DDP's all-reduce). Then
     RegDB ``--trial all`` (trials 1 and 2 of OUT/regdb) with ``--overwrite`` over OUT/trials."""
     from vireid.config import load_config
-    from vireid.training.trainer import HookBase, Trainer, TrainingDivergedError, default_hooks, train_trials
+    from vireid.training.trainer import HookBase, Trainer, TrainingDivergedError, default_hooks
+    from vireid.training.trials import train_trials
 
     cfg = load_config(out / "tiny.yaml", ["train.epochs=2", "train.progress=false"])
     rec: dict = {"rank": ctx.rank}

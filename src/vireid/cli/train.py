@@ -56,7 +56,8 @@ def _resume_config(out: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vireid.training.trainer import train, train_trials
+    from vireid.training.trainer import train
+    from vireid.training.trials import train_trials
 
     overrides, trial = _split_trial(args)
     if args.config is None and not args.resume:

@@ -17,7 +17,7 @@ from vireid.errors import CheckpointError, ConfigError
 from vireid.evaluation.result import ProtocolResult
 from vireid.features.extract import extract_protocol
 from vireid.features.store import FeatureSet
-from vireid.training.trainer import trial_dir
+from vireid.training.run_dir import trial_dir
 
 
 def regdb_trial_checkpoints(spec: str | os.PathLike) -> dict[int, Path]:

@@ -1,17 +1,17 @@
 """The trainer: a small train step with hooks around it (fast-reid style).
 
 ``train(config, run_dir)`` builds data, model, criterion, optimiser and schedule from a ``Config``,
-runs the epochs and returns a :class:`RunResult`. Hooks (``before_train``, ``before_epoch``,
-``after_step``, ``after_epoch``, ``after_train``) do everything else: validation on held-out TRAINING
-identities, checkpoints, the metrics log and the progress bar. Only the main process (rank 0) writes.
+runs the epochs and returns a :class:`RunResult`. Hooks (``training/hooks.py``: ``before_train``,
+``before_epoch``, ``after_step``, ``after_epoch``, ``after_train``) do everything else: validation on
+held-out TRAINING identities, checkpoints, the metrics log and the progress bar. Only the main process
+(rank 0) writes. Run-directory rules are ``training/run_dir.py``; RegDB's all-trials driver is
+``training/trials.py``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import random
-import shutil
 import signal
 import sys
 import threading
@@ -26,21 +26,28 @@ import torch
 from torch import nn
 
 from vireid import __version__
-from vireid.config import Config, OptimConfig, save_config
+from vireid.config import Config, save_config
 from vireid.errors import CheckpointError, ConfigError, VireidError
 from vireid.training import checkpoint as ckpt
 from vireid.training import distributed as _dist
+from vireid.training.hooks import HookBase, default_hooks
+from vireid.training.optimizer import build_optimizer
+from vireid.training.run_dir import (
+    CONFIG_FILE,
+    RUN_FILE,
+    RunDirError,
+    check_run_dir,
+    prepare_run_dir,
+    trial_dir,
+)
 from vireid.training.schedule import build_scheduler
+from vireid.training.seeding import process_seed, seed_everything
 from vireid.utils.device import autocast_settings
-from vireid.utils.io import check_output_dir
 
-CONFIG_FILE = "config.yaml"
-METRICS_FILE = "metrics.jsonl"
-RUN_FILE = "run.json"
-
-
-class RunDirError(VireidError):
-    """The run directory exists (without --resume / --overwrite) or cannot be resumed."""
+__all__ = [
+    "CONFIG_FILE", "RUN_FILE", "HookBase", "RunDirError", "RunResult", "Trainer", "TrainingDivergedError",
+    "check_run_dir", "default_hooks", "prepare_run_dir", "train", "trial_dir",
+]
 
 
 class TrainingDivergedError(VireidError):
@@ -63,28 +70,6 @@ class RunResult:
     is_main: bool = True  # False on the other processes of a torchrun job (they write and print nothing)
 
 
-# --------------------------------------------------------------------------- environment
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch (all devices)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def process_seed(seed: int, epoch: int, rank: int, step: int = 0) -> int:
-    """The seed of process ``rank`` for ``epoch`` (resumed at ``step``) of a multi-process run (63 bits).
-
-    Every process starts from ``train.seed`` (same model, DDP broadcasts it anyway); at each epoch of a
-    torchrun job each process is reseeded with its own value so the ranks draw different dropout masks and
-    bottleneck noise. One process is never reseeded: its random stream is the plain ``train.seed`` one.
-    """
-    entropy = [int(seed) & 0xFFFFFFFF, int(epoch), int(rank)] + ([int(step)] if step else [])
-    state = np.random.SeedSequence(entropy).generate_state(2, np.uint32)
-    return int((int(state[0]) << 31) ^ int(state[1])) & (2**63 - 1)
-
-
 def init_context(device: str, timeout_s: float) -> _dist.DistContext:
     """The distributed context (single-process unless launched by torchrun)."""
     return _dist.init_distributed(device, timeout_s)
@@ -100,205 +85,6 @@ def _main_only(ctx, fn, *args: Any, **kwargs: Any) -> Any:
     if ctx.world_size > 1:
         return _dist.main_process_only(ctx, fn, *args, **kwargs)
     return fn(*args, **kwargs)
-
-
-def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
-    """One parameter group over all trainable parameters (as the release)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    if cfg.name == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
-    if cfg.name == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
-    return torch.optim.SGD(
-        params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=cfg.nesterov
-    )
-
-
-# --------------------------------------------------------------------------- run directory
-
-
-def check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
-    """Refuse an existing run directory unless resuming, or overwriting one of ours (no side effect)."""
-    if resume:
-        if not (run_dir / ckpt.LAST).is_file():
-            raise RunDirError(f"cannot resume: {run_dir / ckpt.LAST} does not exist")
-        return
-    check_output_dir(
-        run_dir, overwrite=overwrite, what="run directory", error=RunDirError,
-        ours=lambda p: (p / CONFIG_FILE).is_file() or any(p.glob("trial_*/" + CONFIG_FILE)),
-        kind=f"a vireid run directory (no {CONFIG_FILE})",
-        hint="pass --resume to continue it or --overwrite to replace it",
-    )
-
-
-def prepare_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
-    """:func:`check_run_dir`, then empty it (``overwrite``) and create it."""
-    check_run_dir(run_dir, resume=resume, overwrite=overwrite)
-    if not resume and overwrite and run_dir.is_dir() and any(run_dir.iterdir()):
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-
-
-# --------------------------------------------------------------------------- hooks
-
-
-class HookBase:
-    """Override any of these; ``self.trainer`` is set when the hook is registered."""
-
-    trainer: Trainer
-
-    def before_train(self) -> None: ...
-
-    def before_epoch(self) -> None: ...
-
-    def after_step(self) -> None: ...
-
-    def after_epoch(self) -> None: ...
-
-    def after_train(self) -> None: ...
-
-
-class ValidationHook(HookBase):
-    """Every ``train.eval_every`` epochs (and after the last), rank held-out training ids (IR -> visible)."""
-
-    def after_epoch(self) -> None:
-        t = self.trainer
-        every = t.cfg.train.eval_every
-        last = t.epoch + 1 == t.cfg.train.epochs
-        if not t.has_validation or not (last or (every > 0 and (t.epoch + 1) % every == 0)):
-            return
-        # every process extracts its share of the images and receives all the features, so every
-        # process computes the same metrics and keeps the same ``best``
-        metrics = t.validate()
-        t.epoch_record["val"] = metrics
-        score = metrics[t.cfg.train.select_metric]
-        if t.best is None or score > t.best["score"]:
-            t.best = {"score": score, "epoch": t.epoch + 1, "val": metrics}
-            t.improved = True
-
-
-class CheckpointHook(HookBase):
-    """Write ``last.pt`` every ``train.checkpoint_every`` epochs (and after the last), and ``model.pt``."""
-
-    def after_epoch(self) -> None:
-        t = self.trainer
-        last = t.epoch + 1 == t.cfg.train.epochs
-        every = max(1, t.cfg.train.checkpoint_every)
-        if t.ctx.is_main:
-            if last or (t.epoch + 1) % every == 0:
-                t.save_last()
-                if t.cfg.train.select == "last":
-                    t.save_model(t.epoch + 1, t.epoch_record.get("val"))
-            if t.cfg.train.select == "val" and t.improved:
-                t.save_model(t.best["epoch"], t.best["val"])
-        _barrier(t.ctx)
-
-
-class MetricsLogger(HookBase):
-    """JSON lines in ``metrics.jsonl`` (and TensorBoard scalars when tensorboard is importable)."""
-
-    def __init__(self) -> None:
-        self.writer = None
-
-    def before_train(self) -> None:
-        t = self.trainer
-        if not t.ctx.is_main:
-            return
-        path = t.run_dir / METRICS_FILE
-        if t.resume and path.is_file():  # drop the lines written after the checkpoint we resume from
-            keep = [ln for ln in path.read_text().splitlines() if ln and _before(json.loads(ln), t)]
-            from vireid.utils.io import atomic_write_text
-
-            atomic_write_text(path, "".join(line + "\n" for line in keep))
-        self.file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in after_train
-        if t.cfg.train.tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:
-                SummaryWriter = None
-            if SummaryWriter is not None:
-                self.writer = SummaryWriter(str(t.run_dir / "tensorboard"), purge_step=t.global_step or None)
-
-    def _write(self, record: dict[str, Any]) -> None:
-        self.file.write(json.dumps(record) + "\n")
-        self.file.flush()
-
-    def after_step(self) -> None:
-        t = self.trainer
-        if not t.ctx.is_main or t.cfg.train.log_every <= 0 or t.step % t.cfg.train.log_every:
-            return
-        record = {"kind": "step", "epoch": t.epoch + 1, "step": t.step, "global_step": t.global_step,
-                  "lr": t.lr, "images_per_s": round(t.images_per_s, 2), **t.terms}
-        self._write(record)
-        if self.writer is not None:
-            for key, value in t.terms.items():
-                self.writer.add_scalar(f"train/{key}", value, t.global_step)
-            self.writer.add_scalar("train/lr", t.lr, t.global_step)
-
-    def after_epoch(self) -> None:
-        t = self.trainer
-        if not t.ctx.is_main:
-            return
-        self._write({"kind": "epoch", **t.epoch_record})
-        if self.writer is not None:
-            for key, value in t.epoch_record.get("val", {}).items():
-                self.writer.add_scalar(f"val/{key}", value, t.epoch + 1)
-            self.writer.flush()
-
-    def after_train(self) -> None:
-        if hasattr(self, "file"):
-            self.file.close()
-        if self.writer is not None:
-            self.writer.close()
-
-
-def _before(record: dict[str, Any], t: Trainer) -> bool:
-    """Whether a metrics line describes training that precedes the resumed checkpoint."""
-    epoch = record.get("epoch", 0)
-    if epoch <= t.start_epoch:
-        return True
-    return record.get("kind") == "step" and epoch == t.start_epoch + 1 and record.get("step", 0) <= t.start_step
-
-
-class ProgressBar(HookBase):
-    """A tqdm bar per epoch with the loss terms, learning rate and images/s (rank 0 only)."""
-
-    def __init__(self) -> None:
-        self.bar = None
-
-    def before_epoch(self) -> None:
-        t = self.trainer
-        if not (t.ctx.is_main and t.cfg.train.progress):
-            return
-        from tqdm.auto import tqdm
-
-        self.bar = tqdm(total=t.steps_per_epoch, desc=f"epoch {t.epoch + 1}/{t.cfg.train.epochs}",
-                        leave=False, dynamic_ncols=True, file=sys.stderr)
-
-    def after_step(self) -> None:
-        if self.bar is None:
-            return
-        t = self.trainer
-        post = {k: f"{v:.3g}" for k, v in t.terms.items()}
-        post["lr"] = f"{t.lr:.2e}"
-        post["img/s"] = f"{t.images_per_s:.0f}"
-        self.bar.set_postfix(post, refresh=False)
-        self.bar.update(1)
-
-    def after_epoch(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-            t = self.trainer
-            val = t.epoch_record.get("val")
-            msg = f"epoch {t.epoch + 1}/{t.cfg.train.epochs} loss {t.epoch_record['loss']:.4f}"
-            if val:
-                msg += " | val " + " ".join(f"{k} {v:.2f}" for k, v in val.items() if k in ("rank1", "mAP", "mINP"))
-            print(msg, file=sys.stderr)
-
-    def after_train(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 def _install_sigint(trainer: Trainer):
@@ -321,16 +107,16 @@ def _restore_sigint(previous) -> None:
         signal.signal(signal.SIGINT, previous)
 
 
-def default_hooks() -> list[HookBase]:
-    """Validation before checkpointing (so the checkpoint records the best score), then logging."""
-    return [ValidationHook(), CheckpointHook(), MetricsLogger(), ProgressBar()]
-
-
 # --------------------------------------------------------------------------- trainer
 
 
 class Trainer:
-    """Owns the training state; :meth:`run_step` is one optimisation step, hooks do the rest."""
+    """Owns the training state; :meth:`run_step` is one optimisation step, hooks do the rest.
+
+    ``model``, ``criterion`` and ``data`` (a ``TrainingData``) may be given already built (library use:
+    a model of your own, a custom objective); by default each is built from ``config``. A given model
+    must follow the model contract (``docs/architecture.md``) and a given criterion the criterion one.
+    """
 
     def __init__(
         self,
@@ -342,8 +128,12 @@ class Trainer:
         overwrite: bool = False,
         hooks: list[HookBase] | None = None,
         ctx=None,
+        model: nn.Module | None = None,
+        criterion: nn.Module | None = None,
+        data: Any = None,
     ) -> None:
         self.cfg = config
+        self._given = {"model": model, "criterion": criterion, "data": data}
         self.run_dir = Path(run_dir)
         self.resume = resume
         self.overwrite = overwrite
@@ -405,9 +195,9 @@ class Trainer:
         from vireid.losses.criteria import build_criterion
         from vireid.models.build import build_model
 
-        self.data = build_training_data(cfg.data, self.data_root, seed=cfg.train.seed,
-                                        rank=self.ctx.rank, world_size=self.ctx.world_size,
-                                        progress=self.ctx.is_main and cfg.train.progress)
+        self.data = self._given["data"] if self._given["data"] is not None else build_training_data(
+            cfg.data, self.data_root, seed=cfg.train.seed, rank=self.ctx.rank, world_size=self.ctx.world_size,
+            progress=self.ctx.is_main and cfg.train.progress)
         self.num_classes = int(self.data.num_classes)
         self.has_validation = bool(self.data.val_query) and bool(self.data.val_gallery)
         if cfg.train.select == "val" and not self.has_validation:
@@ -421,12 +211,16 @@ class Trainer:
                 f"an epoch has no batch: data.ids_per_batch={cfg.data.ids_per_batch} exceeds the "
                 f"{self.num_classes} training identities"
             )
-        model = build_model(cfg.model, self.num_classes).to(self.device)
+        model = self._given["model"]
+        model = (model if model is not None else build_model(cfg.model, self.num_classes)).to(self.device)
         self.use_amp, self.amp_dtype = autocast_settings(self.device, cfg.train.amp)
         self.channels_last = cfg.train.channels_last and self.device.type == "cuda"
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
-        self.criterion = build_criterion(cfg.loss, cfg.model, self.num_classes).to(self.device)
+        criterion = self._given["criterion"]
+        if criterion is None:
+            criterion = build_criterion(cfg.loss, cfg.model, self.num_classes)
+        self.criterion = criterion.to(self.device)
         self.optimizer = build_optimizer(nn.ModuleList([model, self.criterion]), cfg.optim)
         self.scheduler = build_scheduler(self.optimizer, cfg.schedule)
         self.scaler = torch.amp.GradScaler(
@@ -719,75 +513,16 @@ def train(
     resume: bool = False,
     overwrite: bool = False,
     hooks: list[HookBase] | None = None,
+    model: nn.Module | None = None,
+    criterion: nn.Module | None = None,
 ) -> RunResult:
-    """Train ``config`` into ``output_dir`` (refused if it exists, unless ``resume`` or ``overwrite``)."""
-    trainer = Trainer(config, output_dir, data_root=data_root, resume=resume, overwrite=overwrite, hooks=hooks)
+    """Train ``config`` into ``output_dir`` (refused if it exists, unless ``resume`` or ``overwrite``);
+    ``model`` / ``criterion`` replace the ones the config would build."""
+    trainer = Trainer(config, output_dir, data_root=data_root, resume=resume, overwrite=overwrite, hooks=hooks,
+                      model=model, criterion=criterion)
     try:
         return trainer.train()
     finally:
         if trainer.ctx.world_size > 1:
             _dist.cleanup(trainer.ctx)
 
-
-def trial_dir(output_dir: str | os.PathLike, trial: int) -> Path:
-    """Where trial ``trial`` of a RegDB ``--trial all`` run lives."""
-    return Path(output_dir) / f"trial_{trial}"
-
-
-def regdb_trials(root: str | os.PathLike) -> list[int]:
-    """The trials 1..10 whose training idx files exist under a RegDB root (all 10 in the real dataset)."""
-    from vireid.data.regdb import TRIALS, check_regdb_root, idx_path
-
-    root = check_regdb_root(root)
-    found = [t for t in TRIALS if all(idx_path(root, "train", m, t).is_file() for m in ("visible", "thermal"))]
-    if not found:
-        raise ConfigError(f"data.trial=all: {root} holds no idx/train_visible_<t>.txt training files")
-    return found
-
-
-def train_trials(
-    config: Config,
-    output_dir: str | os.PathLike,
-    trials: list[int] | range | None = None,
-    *,
-    data_root: str | os.PathLike | None = None,
-    **kwargs: Any,
-) -> list[RunResult]:
-    """RegDB: one fresh model per trial into ``output_dir/trial_<t>``; ``trials`` default to every trial
-    of the dataset (1..10; the release trained idx 2..11 and scored 8 of them)."""
-    from dataclasses import replace
-
-    output_dir = Path(output_dir)
-    if config.data.dataset != "regdb":
-        raise ConfigError("data.trial=all is for RegDB; SYSU-MM01 has a single training split")
-    root = data_root if data_root is not None else config.data.root
-    if trials is None:
-        if root is None:
-            raise ConfigError("no dataset root: pass --data-root DIR or set data.root")
-        trials = regdb_trials(root)
-    resume, overwrite = kwargs.pop("resume", False), kwargs.pop("overwrite", False)
-    # one process group for all the trials; rank 0 alone touches the folders, the others wait for it
-    ctx = init_context(config.train.device, config.train.dist_timeout_s)
-    try:
-        if not resume:
-            _main_only(ctx, prepare_run_dir, output_dir, resume=False, overwrite=overwrite)
-        results = []
-        for t in trials:
-            cfg = replace(config, data=replace(config.data, trial=int(t)))
-            sub = trial_dir(output_dir, t)
-            sub_resume = resume and _main_only(ctx, _trial_resumable, sub)
-            trainer = Trainer(cfg, sub, data_root=root, resume=sub_resume, ctx=ctx, **kwargs)
-            results.append(trainer.train())
-        return results
-    finally:
-        if ctx.world_size > 1:
-            _dist.cleanup(ctx)
-
-
-def _trial_resumable(sub: Path) -> bool:
-    """Whether a trial folder holds a checkpoint; one started but never checkpointed is removed (restarted)."""
-    if (sub / ckpt.LAST).is_file():
-        return True
-    if sub.exists():
-        shutil.rmtree(sub)
-    return False

@@ -1,0 +1,74 @@
+"""RegDB ``--trial all``: one fresh model per trial, each in its own run directory ``trial_<t>/``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from vireid.config import Config
+from vireid.errors import ConfigError
+from vireid.training import checkpoint as ckpt
+from vireid.training import distributed as _dist
+from vireid.training.run_dir import prepare_run_dir, trial_dir
+from vireid.training.trainer import RunResult, Trainer, _main_only, init_context
+
+
+def regdb_trials(root: str | os.PathLike) -> list[int]:
+    """The trials 1..10 whose training idx files exist under a RegDB root (all 10 in the real dataset)."""
+    from vireid.data.regdb import TRIALS, check_regdb_root, idx_path
+
+    root = check_regdb_root(root)
+    found = [t for t in TRIALS if all(idx_path(root, "train", m, t).is_file() for m in ("visible", "thermal"))]
+    if not found:
+        raise ConfigError(f"data.trial=all: {root} holds no idx/train_visible_<t>.txt training files")
+    return found
+
+
+def train_trials(
+    config: Config,
+    output_dir: str | os.PathLike,
+    trials: list[int] | range | None = None,
+    *,
+    data_root: str | os.PathLike | None = None,
+    **kwargs: Any,
+) -> list[RunResult]:
+    """RegDB: one fresh model per trial into ``output_dir/trial_<t>``; ``trials`` default to every trial
+    of the dataset (1..10; the release trained idx 2..11 and scored 8 of them)."""
+    from dataclasses import replace
+
+    output_dir = Path(output_dir)
+    if config.data.dataset != "regdb":
+        raise ConfigError("data.trial=all is for RegDB; SYSU-MM01 has a single training split")
+    root = data_root if data_root is not None else config.data.root
+    if trials is None:
+        if root is None:
+            raise ConfigError("no dataset root: pass --data-root DIR or set data.root")
+        trials = regdb_trials(root)
+    resume, overwrite = kwargs.pop("resume", False), kwargs.pop("overwrite", False)
+    # one process group for all the trials; rank 0 alone touches the folders, the others wait for it
+    ctx = init_context(config.train.device, config.train.dist_timeout_s)
+    try:
+        if not resume:
+            _main_only(ctx, prepare_run_dir, output_dir, resume=False, overwrite=overwrite)
+        results = []
+        for t in trials:
+            cfg = replace(config, data=replace(config.data, trial=int(t)))
+            sub = trial_dir(output_dir, t)
+            sub_resume = resume and _main_only(ctx, _trial_resumable, sub)
+            trainer = Trainer(cfg, sub, data_root=root, resume=sub_resume, ctx=ctx, **kwargs)
+            results.append(trainer.train())
+        return results
+    finally:
+        if ctx.world_size > 1:
+            _dist.cleanup(ctx)
+
+
+def _trial_resumable(sub: Path) -> bool:
+    """Whether a trial folder holds a checkpoint; one started but never checkpointed is removed (restarted)."""
+    if (sub / ckpt.LAST).is_file():
+        return True
+    if sub.exists():
+        shutil.rmtree(sub)
+    return False
