@@ -33,7 +33,7 @@ def batch_hard_triplet(feats: Tensor, labels: Tensor, margin: float = 0.3) -> Te
 def _ranked_list_terms(dist: Tensor, pos: Tensor, neg: Tensor, margin: float, alpha: float, t: float) -> Tensor:
     """Per-anchor ranked-list loss over the masked positives and negatives (see ``modality_ranking_loss``)."""
     pos_loss = F.relu(dist + margin - alpha) * pos
-    pos_term = pos_loss.sum(dim=1) / ((pos_loss > 0).sum(dim=1) + 1e-5)
+    pos_term = pos_loss.sum(dim=1) / (pos.sum(dim=1) + 1e-5)  # all positives of the group, as released
     active = neg & (dist < alpha)
     weight = torch.exp(t * (alpha - dist)) * active
     neg_term = (weight * (alpha - dist)).sum(dim=1) / (weight.sum(dim=1) + 1e-5)
@@ -52,16 +52,18 @@ def modality_ranking_loss(
 
     Features are L2-normalised, d = Euclidean distance. For each anchor a and each group G of the other
     images (same modality: (m, alpha) = ``intra``; other modality: ``cross``):
-    ``pos_G = sum_{p in G, y_p = y_a} relu(d_ap + m - alpha) / (#{active positives} + 1e-5)``
-    (positives are pulled below alpha - m), and
+    ``pos_G = sum_{p in G, y_p = y_a, p != a} relu(d_ap + m - alpha) / (#{positives of a in G} + 1e-5)``
+    (positives are pulled below alpha - m; the mean over *all* of the group's positives, satisfied ones
+    included, as the release computes it), and
     ``neg_G = sum_{n in G, y_n != y_a, d_an < alpha} w_an (alpha - d_an) / (sum w_an + 1e-5)`` with
     ``w_an = exp(t (alpha - d_an))`` (soft hardest-negative weighting, negatives pushed beyond alpha).
     ``L = mean_a sum_G (pos_G + neg_G)``.
     """
     dist = euclidean_distances(F.normalize(feats, dim=1))
     same_label = labels[:, None] == labels[None, :]
+    eye = torch.eye(len(labels), dtype=torch.bool, device=feats.device)
     same_mod = modality[:, None] == modality[None, :]
     total = 0.0
     for group, (margin, alpha) in ((same_mod, intra), (~same_mod, cross)):
-        total = total + _ranked_list_terms(dist, same_label & group, ~same_label & group, margin, alpha, t)
+        total = total + _ranked_list_terms(dist, same_label & group & ~eye, ~same_label & group, margin, alpha, t)
     return total.mean()
