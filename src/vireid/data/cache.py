@@ -114,7 +114,11 @@ def decode_all(
 ) -> Iterator[tuple[int, torch.Tensor | None, str]]:
     """Yield (index, uint8 [3, H, W] or None, error) for every record, decoded in ``num_workers`` processes."""
     ds = _DecodeDataset(records, Path(root), height, width)
-    loader = DataLoader(ds, batch_size=None, shuffle=False, num_workers=num_workers, collate_fn=_identity)
+    # A private generator: iterating a DataLoader draws its workers' base seed from ``generator``, which
+    # would otherwise be torch's global one, so a run that builds the cache would train differently from
+    # the runs that read it (issue 14).
+    loader = DataLoader(ds, batch_size=None, shuffle=False, num_workers=num_workers, collate_fn=_identity,
+                        generator=torch.Generator())
     yield from tqdm(loader, total=len(ds), desc=desc, unit="img", disable=not progress, mininterval=1.0)
 
 
