@@ -112,6 +112,28 @@ def test_released_kl_div_reproduces_the_released_numerics():
     assert vsd(v, z, numerics="released").item() == pytest.approx(expected.item(), rel=1e-5)
 
 
+def test_released_vcd_has_no_temperature_but_released_vsd_has():
+    """Release (trainers.py): VSD = kl_div(softmax(v / T), softmax(z / T)), VCD = 1/2 kl_div(softmax(v_b),
+    softmax(z_a)) + 1/2 kl_div(softmax(v_a), softmax(z_b)), with kl_div(input=p_t, target=p_s, 'mean') =
+    (1/BC) sum p_s (log p_s - p_t)."""
+    b, c, t = 3, 5, 4.0
+    g = torch.Generator().manual_seed(2)
+    va, za, vb, zb = (torch.randn(b, c, generator=g) * 3 for _ in range(4))
+
+    def kl_div_mean(teacher, student, temp=1.0):
+        p_t, p_s = F.softmax(teacher / temp, dim=1), F.softmax(student / temp, dim=1)
+        return (p_s * (p_s.log() - p_t)).sum() / (b * c)
+
+    expected_vcd = 0.5 * kl_div_mean(vb, za) + 0.5 * kl_div_mean(va, zb)
+    assert vcd(va, za, vb, zb, t, "released").item() == pytest.approx(expected_vcd.item(), rel=1e-5)
+    assert vcd(va, za, vb, zb, t, "released").item() == pytest.approx(vcd(va, za, vb, zb, 1.0, "released").item())
+    assert kl_div_mean(vb, za, t).item() != pytest.approx(kl_div_mean(vb, za).item(), rel=1e-2)  # T would matter
+    assert vsd(va, za, t, "released").item() == pytest.approx(kl_div_mean(va, za, t).item(), rel=1e-5)
+    # the corrected numerics keep T on both (with T^2)
+    assert vcd(va, za, vb, zb, t).item() == pytest.approx(
+        0.5 * (kl_divergence(vb, za, t) + kl_divergence(va, zb, t)).item(), rel=1e-6)
+
+
 def test_cross_entropy_with_label_smoothing_formula():
     logits, labels, eps = torch.randn(3, 5), torch.tensor([0, 3, 4]), 0.1
     q = torch.full((3, 5), eps / 5)

@@ -21,7 +21,8 @@ class LossConfig:
     0.5 on S equals the released 0.25 + 0.25. ``temperature`` T softens the distributions of VSD, VCD
     and VML; with ``kl_numerics: correct`` each is multiplied by T^2 (Hinton et al.) so that gradients
     keep their scale when T changes (no effect at the default T = 1). ``kl_numerics: released``
-    reproduces the released ``F.kl_div(softmax(teacher), softmax(student))`` call (no T^2).
+    reproduces the released ``F.kl_div(softmax(teacher), softmax(student))`` call (no T^2, and T on VSD
+    only: the release's VCD call has no temperature).
     ``beta`` weighs KL(q(z|v) || N(0, I)) in the ``ib`` model only; VSD / VCD / VML apply to ``vd`` only.
     ``metric_feature``: the feature the metric loss sees, ``neck`` (post-BN; released) or ``pooled``
     (pre-BN, the BNNeck convention); None = ``neck`` for vd/ib, ``pooled`` for the baseline (ours).

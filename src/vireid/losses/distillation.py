@@ -33,7 +33,12 @@ def vcd(
     numerics: str = "correct",
 ) -> Tensor:
     """Variational Cross-Distillation over paired views a, b (row k of a pairs with row k of b):
-    ``1/2 [KL(p(y|v_b) || p(y|z_a)) + KL(p(y|v_a) || p(y|z_b))]``, teachers detached."""
+    ``1/2 [KL(p(y|v_b) || p(y|z_a)) + KL(p(y|v_a) || p(y|z_b))]``, teachers detached.
+
+    With ``numerics="released"`` the temperature is ignored: the release softens VSD by T but calls
+    ``kl_div`` on plain softmaxes for VCD (trainers.py:142-145)."""
+    if numerics == "released":
+        temperature = 1.0
     return 0.5 * (
         _distil(v_b_logits, z_a_logits, temperature, numerics) + _distil(v_a_logits, z_b_logits, temperature, numerics)
     )
