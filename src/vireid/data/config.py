@@ -36,13 +36,16 @@ class AugmentConfig:
     to the input size (0 disables pad-and-crop). ``erasing``: probability of random erasing (applied to
     the normalised tensor, filled with 0 = the mean colour). ``channel``: probability of CAJ channel
     augmentation of a visible image (replace it by one random RGB channel replicated, or by greyscale);
-    infrared images are one channel already and are left alone.
+    infrared images are one channel already and are left alone. ``grey``: probability of turning a visible
+    image into its greyscale (three equal channels, the look of an infrared image; the field's standard
+    cross-modal augmentation, e.g. AGW's random greyscale); infrared images are left alone.
     """
 
     flip: float = 0.5
     pad: int = 0
     erasing: float = 0.0
     channel: float = 0.0
+    grey: float = 0.0
 
 
 @dataclass
@@ -53,6 +56,9 @@ class DataConfig:
     ``ids_per_batch`` x 2K images). ``val_split``: ``"none"`` trains on every training identity (SYSU-MM01:
     train + val = the paper's 395); ``"official"`` holds SYSU-MM01's ``exp/val_id`` identities out for
     validation; an integer N holds N training identities out, drawn with ``val_seed``.
+    ``epoch_length``: ``"ids"`` = an epoch is one pass over the training identities (the released code:
+    ``num_ids // ids_per_batch`` steps); ``"images"`` = an epoch shows about as many images as the training
+    set holds (torchreid / AGW convention), each batch still P identities x (K visible + K infrared).
     """
 
     dataset: Literal["sysu", "regdb"] = "sysu"
@@ -62,6 +68,7 @@ class DataConfig:
     width: int = 128
     ids_per_batch: int = 16
     instances: int = 4
+    epoch_length: Literal["ids", "images"] = "ids"
     num_workers: int = 2
     cache: bool = True
     cache_dir: str | None = None
@@ -96,7 +103,9 @@ class DataConfig:
         if any(s <= 0 for s in self.std):
             raise ConfigError(f"data.std: expected positive numbers, got {tuple(self.std)!r}")
         a = self.augment
-        for name in ("flip", "erasing", "channel"):
+        if self.epoch_length not in ("ids", "images"):
+            raise ConfigError(f"data.epoch_length: expected 'ids' or 'images', got {self.epoch_length!r}")
+        for name in ("flip", "erasing", "channel", "grey"):
             p = getattr(a, name)
             if not 0.0 <= float(p) <= 1.0:
                 raise ConfigError(f"data.augment.{name}: expected a probability in [0, 1], got {p!r}")

@@ -163,7 +163,7 @@ def build_training_data(
             rows = [rows[i] for i in keep_pos] if rows is not None else None
     dataset = TrainingDataset(records, path, cfg, cache_path, rows)
     sampler = CrossModalIdentitySampler(records, cfg.ids_per_batch, cfg.instances, seed=seed, rank=rank,
-                                        world_size=world_size)
+                                        world_size=world_size, epoch_length=cfg.epoch_length)
     loader = DataLoader(
         dataset, batch_sampler=sampler, num_workers=cfg.num_workers,
         persistent_workers=cfg.num_workers > 0, pin_memory=pin_memory,

@@ -2,8 +2,12 @@
 
 A batch is P identity blocks, each K visible then K infrared images, so the k-th visible image of a batch
 and the k-th infrared image of the batch belong to the same identity (the pairs of the cross-distillation
-losses). An epoch is one pass over the identities in a random order (as the released code): every process
-gets ``num_ids // (P * world_size)`` batches and the processes' identities are disjoint. Images are drawn
+losses). ``epoch_length="ids"``: an epoch is one pass over the identities in a random order (as the
+released code): ``num_ids // P`` global batches. ``epoch_length="images"``: an epoch shows about as many
+images as the training set holds (``round(num_images / (2 P K))`` global batches, the convention of
+torchreid and the AGW family), the identities dealt from successive shuffled passes, never twice in one
+batch. Every process gets ``global batches // world_size`` of them and the processes' identities within
+a step are disjoint. Images are drawn
 without replacement, unless an identity has fewer than K images of a modality. Everything is a function of
 (seed, epoch) through a ``torch.Generator``; each draw also carries a seed for its augmentation, so that
 augmentation does not depend on the number of loader workers.
@@ -21,6 +25,8 @@ from torch.utils.data import Sampler
 from vireid.errors import CheckpointError, ConfigError, DatasetError
 
 from .records import VISIBLE, ImageRecord
+
+EPOCH_LENGTHS = ("ids", "images")
 
 
 class Draw(NamedTuple):
@@ -52,7 +58,10 @@ class CrossModalIdentitySampler(Sampler[list[Draw]]):
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
+        epoch_length: str = "ids",
     ) -> None:
+        if epoch_length not in EPOCH_LENGTHS:
+            raise ConfigError(f"data.epoch_length: expected one of {', '.join(EPOCH_LENGTHS)}, got {epoch_length!r}")
         if ids_per_batch < 1 or instances < 1:
             raise ConfigError(f"sampler: ids_per_batch and instances must be >= 1, got {ids_per_batch}, {instances}")
         if world_size < 1 or not 0 <= rank < world_size:
@@ -72,9 +81,11 @@ class CrossModalIdentitySampler(Sampler[list[Draw]]):
             (torch.tensor(by_label[lab][0], dtype=torch.long), torch.tensor(by_label[lab][1], dtype=torch.long))
             for lab in self.labels
         ]
-        self.ids_per_batch, self.instances = ids_per_batch, instances
         self.seed, self.rank, self.world_size = int(seed), rank, world_size
-        self.num_batches = len(self.labels) // (ids_per_batch * world_size)
+        self.epoch_length = epoch_length
+        self.num_images = len(records)
+        self.ids_per_batch, self.instances = ids_per_batch, instances
+        self.num_batches = self._batches_for(world_size)
         if self.num_batches == 0:
             raise ConfigError(
                 f"data.ids_per_batch: {ids_per_batch} identities x {world_size} process(es) per step, "
@@ -83,6 +94,13 @@ class CrossModalIdentitySampler(Sampler[list[Draw]]):
         self.epoch = 0
         self._start = 0
         self.batches_done = 0
+
+    def _batches_for(self, world_size: int) -> int:
+        """Batches per process and epoch with ``world_size`` processes."""
+        if self.epoch_length == "ids" or self.ids_per_batch > len(self.labels):
+            return len(self.labels) // (self.ids_per_batch * world_size)
+        global_batches = max(1, round(self.num_images / (self.ids_per_batch * 2 * self.instances)))
+        return global_batches // world_size
 
     @property
     def batch_size(self) -> int:
@@ -105,13 +123,18 @@ class CrossModalIdentitySampler(Sampler[list[Draw]]):
         """This process's batches of ``epoch`` (default: the current one), all of them."""
         epoch = self.epoch if epoch is None else epoch
         g = torch.Generator().manual_seed(epoch_seed(self.seed, epoch))
-        order = torch.randperm(len(self.labels), generator=g)
         p, n = self.ids_per_batch, self.batch_size
+        total = self.num_batches * self.world_size
+        if self.epoch_length == "ids":
+            order = torch.randperm(len(self.labels), generator=g).tolist()
+            groups = [order[j * p : (j + 1) * p] for j in range(total)]
+        else:
+            groups = self._deal(total, g)
         batches = []
         # Every process draws every global batch, so the random stream does not depend on rank.
-        for j in range(self.num_batches * self.world_size):
+        for j, group in enumerate(groups):
             blocks = []
-            for pos in order[j * p : (j + 1) * p].tolist():
+            for pos in group:
                 vis, ir = self._pools[pos]
                 blocks += [self._pick(vis, g), self._pick(ir, g)]
             seeds = torch.randint(2**63 - 1, (n,), generator=g)
@@ -119,6 +142,22 @@ class CrossModalIdentitySampler(Sampler[list[Draw]]):
                 idx = torch.cat(blocks).tolist()
                 batches.append([Draw(i, s) for i, s in zip(idx, seeds.tolist(), strict=True)])
         return batches
+
+    def _deal(self, total: int, g: torch.Generator) -> list[list[int]]:
+        """``total`` groups of P distinct identity positions from successive shuffled passes; an identity
+        drawn twice across a pass boundary waits for the next group."""
+        p, deck, groups = self.ids_per_batch, [], []
+        for _ in range(total):
+            group: list[int] = []
+            waiting: list[int] = []
+            while len(group) < p:
+                if not deck:
+                    deck = torch.randperm(len(self.labels), generator=g).tolist()
+                pos = deck.pop(0)
+                (waiting if pos in group else group).append(pos)
+            deck = waiting + deck
+            groups.append(group)
+        return groups
 
     def __iter__(self) -> Iterator[list[Draw]]:
         start, self._start = self._start, 0
@@ -137,7 +176,7 @@ class CrossModalIdentitySampler(Sampler[list[Draw]]):
             "seed": self.seed, "epoch": self.epoch,
             "batches_done": self.batches_done if batches_done is None else int(batches_done),
             "ids_per_batch": self.ids_per_batch, "instances": self.instances,
-            "world_size": self.world_size, "num_ids": len(self.labels),
+            "world_size": self.world_size, "num_ids": len(self.labels), "epoch_length": self.epoch_length,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -147,6 +186,9 @@ class CrossModalIdentitySampler(Sampler[list[Draw]]):
         epoch done, or all of them): the next epoch is dealt for the current number of processes. Mid-epoch
         it is refused, because which batches were done depends on how the epoch was dealt.
         """
+        if state.get("epoch_length", "ids") != self.epoch_length:
+            raise CheckpointError(f"sampler state: epoch_length is {state.get('epoch_length', 'ids')!r} in the "
+                                  f"checkpoint but {self.epoch_length!r} now")
         for key in ("seed", "ids_per_batch", "instances", "num_ids"):
             mine = len(self.labels) if key == "num_ids" else getattr(self, key)
             if key in state and int(state[key]) != mine:
@@ -154,7 +196,7 @@ class CrossModalIdentitySampler(Sampler[list[Draw]]):
         epoch, done = int(state["epoch"]), int(state.get("batches_done", 0))
         saved_world = int(state.get("world_size", self.world_size))
         if saved_world != self.world_size:
-            saved_len = len(self.labels) // (self.ids_per_batch * saved_world)
+            saved_len = self._batches_for(saved_world)
             if done not in (0, saved_len):
                 raise CheckpointError(
                     f"sampler state: saved mid-epoch (epoch {epoch + 1}, batch {done} of {saved_len}) with "

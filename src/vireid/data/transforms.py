@@ -71,7 +71,8 @@ def _normalise(cfg: DataConfig) -> list[torch.nn.Module]:
 def build_train_transform(cfg: DataConfig, modality: int = VISIBLE) -> v2.Compose:
     """Augmentation of a resized uint8 image of ``modality`` -> normalised float32 [3, H, W].
 
-    Channel augmentation is applied to visible images only (infrared images are one channel already).
+    Random greyscale and channel augmentation are applied to visible images only (infrared images are one
+    channel already).
     """
     a = cfg.augment
     steps: list[torch.nn.Module] = []
@@ -79,6 +80,8 @@ def build_train_transform(cfg: DataConfig, modality: int = VISIBLE) -> v2.Compos
         steps.append(v2.RandomHorizontalFlip(p=a.flip))
     if a.pad > 0:
         steps += [v2.Pad(a.pad, fill=0), v2.RandomCrop((cfg.height, cfg.width))]
+    if a.grey > 0 and modality == VISIBLE:
+        steps.append(v2.RandomGrayscale(p=a.grey))
     if a.channel > 0 and modality == VISIBLE:
         steps.append(ChannelAugment(a.channel))
     steps += _normalise(cfg)

@@ -114,12 +114,19 @@ def _set_last_stride_one(stage: nn.Module) -> None:
 
 
 def build_stages(
-    name: str, pretrained: str = "none", weights_dir: str | None = None, last_stride: int = 1
+    name: str, pretrained: str = "none", weights_dir: str | None = None, last_stride: int = 1,
+    stem_pool: bool = True,
 ) -> tuple[list[nn.Module], int]:
-    """Build backbone ``name`` as four stages (output strides 4, 8, 16, 32/16) and its output channels."""
+    """Build backbone ``name`` as four stages (output strides 4, 8, 16, 32/16) and its output channels.
+
+    ``stem_pool=False`` (ResNets) leaves out the max-pool after ``conv1``: every feature map doubles in
+    height and width (output strides 2, 4, 8, 16/8), for small inputs such as 64x32 where a stride-4 stem
+    would blur away fine patterns.
+    """
     model = _torchvision_model(name, pretrained, weights_dir)
     if name.startswith("resnet"):
-        stem = nn.Sequential(model.conv1, model.bn1, model.relu, model.maxpool, model.layer1)
+        pool = [model.maxpool] if stem_pool else []
+        stem = nn.Sequential(model.conv1, model.bn1, model.relu, *pool, model.layer1)
         stages = [stem, model.layer2, model.layer3, model.layer4]
         channels = model.fc.in_features
     else:

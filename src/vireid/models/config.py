@@ -62,6 +62,7 @@ class ModelConfig:
     pretrained: str = "imagenet"  # paper ("imagenet" | "none" | path to a state dict)
     weights_dir: str | None = None  # ours: folder holding torchvision weight files (else torch hub cache)
     last_stride: Literal[1, 2] = 1  # released (paper: unverified)
+    stem_pool: bool = True  # torchvision ResNet; false: no max-pool after conv1 (small inputs, e.g. 64x32)
     routing: Literal["paper", "released"] = "paper"  # paper (Fig. 3)
     share_deep_stages: int | bool = 0  # paper: three independent encoders (true = 2: layer3-4 shared)
     shallow_cam: bool = False  # paper does not mention it; released: true (CAM before layer2/3/4)
@@ -98,6 +99,8 @@ class ModelConfig:
             raise ConfigError(f"model.backbone: expected one of {', '.join(BACKBONES)}, got {self.backbone!r}")
         if not isinstance(self.pretrained, str) or not self.pretrained:
             raise ConfigError(f"model.pretrained: expected 'imagenet', 'none' or a path, got {self.pretrained!r}")
+        if not self.stem_pool and not self.backbone.startswith("resnet"):
+            raise ConfigError(f"model.stem_pool: false is for ResNet backbones, not {self.backbone}")
         if self.last_stride not in (1, 2):
             raise ConfigError(f"model.last_stride: expected 1 or 2, got {self.last_stride!r}")
         if self.routing not in ("paper", "released"):

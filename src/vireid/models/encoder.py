@@ -34,7 +34,7 @@ class ShallowCAM(nn.Module):
 
 def build_encoder_stages(cfg: ModelConfig) -> tuple[list[nn.Module], int]:
     """One encoder's four stages (a ShallowCAM in front of stages 2-4 if configured) and its channels."""
-    stages, channels = build_stages(cfg.backbone, cfg.pretrained, cfg.weights_dir, cfg.last_stride)
+    stages, channels = build_stages(cfg.backbone, cfg.pretrained, cfg.weights_dir, cfg.last_stride, cfg.stem_pool)
     if cfg.shallow_cam:
         stages = [stages[0]] + [nn.Sequential(ShallowCAM(), s) for s in stages[1:]]
     return stages, channels
@@ -52,12 +52,23 @@ def build_encoders(cfg: ModelConfig, names: Sequence[str], shared_deep: int) -> 
     return nn.ModuleDict(encoders), channels
 
 
-def run_encoders(encoders: nn.ModuleDict, jobs: Sequence[tuple[str, Tensor]]) -> list[Tensor]:
+def run_encoders(
+    encoders: nn.ModuleDict, jobs: Sequence[tuple[str, Tensor]], merge: bool = True
+) -> list[Tensor]:
     """Feature maps of ``jobs`` = [(encoder name, images), ...], stage by stage.
 
-    Jobs whose current stage is the same module (shared stages) run as one concatenated batch, so shared
-    stages cost one call and their BatchNorm sees every image that goes through them.
+    ``merge``: jobs whose current stage is the same module (shared stages, or one encoder given two
+    jobs) run as one concatenated batch, so they cost one call and their BatchNorm sees every image that
+    goes through them. ``merge=False`` runs every job in its own call (the released code's separate
+    encoder calls: in training mode each call's BatchNorm normalises with its own batch statistics).
     """
+    if not merge:
+        outs = []
+        for name, x in jobs:
+            for stage in encoders[name]:
+                x = stage(x)
+            outs.append(x)
+        return outs
     xs = [x for _, x in jobs]
     n_stages = len(encoders[jobs[0][0]])
     for s in range(n_stages):
