@@ -16,7 +16,7 @@ from vireid import __version__
 from vireid.errors import VireidError
 
 # Command modules under vireid.cli, in the order `vireid --help` lists them.
-COMMANDS: tuple[str, ...] = ("demo", "synth", "train", "extract", "test", "evaluate", "tsne")
+COMMANDS: tuple[str, ...] = ("demo", "synth", "train", "extract", "test", "evaluate", "tsne", "sweep")
 
 
 def build_parser() -> argparse.ArgumentParser:
