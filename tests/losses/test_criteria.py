@@ -58,6 +58,34 @@ def test_vd_released_routing_pairs_each_image_with_its_greyscale():
     assert "cml" in terms and terms["cml"].item() >= 0
 
 
+def test_released_shared_metric_is_a_quarter_of_each_call_not_one_loss_over_2b_rows():
+    """Release (trainers.py:123-126): rank = 0.5 [r(v_I) + r(z_I)] + 0.5 [r(v_V) + r(z_V)]
+    + 0.25 [r(v_S,grey) + r(z_S,grey)] + 0.25 [r(v_S,raw) + r(z_S,raw)], each r over the B rows of one
+    call with the images' own modalities; CE likewise."""
+    from vireid.losses.classification import cross_entropy
+    from vireid.losses.metric import modality_ranking_loss
+
+    rows = {"V": list(range(8)), "I": list(range(8)), "S": list(range(8)) * 2}
+    out = _outputs(rows, gaussian=False)
+    out["S/call"] = torch.tensor([0] * 8 + [1] * 8)
+    model_cfg = ModelConfig(routing="released", bottleneck="deterministic")
+    terms = build_criterion(LossConfig(metric="ranking", kl_numerics="released"), model_cfg, 3)(out, LABELS, MODALITY)
+    r = lambda f: modality_ranking_loss(f, LABELS, MODALITY)  # noqa: E731
+    ce = lambda x: cross_entropy(x, LABELS, 0.1)  # noqa: E731
+    raw, grey = slice(0, 8), slice(8, 16)
+    expected = sum(0.5 * (r(out[f"{b}/v"]) + r(out[f"{b}/z"])) for b in "IV") + sum(
+        0.25 * (r(out["S/v"][s]) + r(out["S/z"][s])) for s in (grey, raw))
+    assert terms["metric"].item() == pytest.approx(expected.item(), rel=1e-6)
+    expected_ce = sum(0.5 * (ce(out[f"{b}/v_logits"]) + ce(out[f"{b}/z_logits"])) for b in "IV") + sum(
+        0.25 * (ce(out["S/v_logits"][s]) + ce(out["S/z_logits"][s])) for s in (grey, raw))
+    assert terms["ce"].item() == pytest.approx(expected_ce.item(), rel=1e-6)
+    # one loss over the 2B rows is a different number
+    both = torch.cat([LABELS, LABELS]), torch.cat([MODALITY, MODALITY])
+    merged = sum(0.5 * (r(out[f"{b}/v"]) + r(out[f"{b}/z"])) for b in "IV") + 0.5 * (
+        modality_ranking_loss(out["S/v"], *both) + modality_ranking_loss(out["S/z"], *both))
+    assert terms["metric"].item() != pytest.approx(merged.item(), rel=1e-3)
+
+
 def test_vd_rejects_batches_that_break_the_pair_contract():
     labels = LABELS.clone()
     labels[[2, 6]] = labels[[6, 2]]

@@ -35,6 +35,39 @@ def test_released_routing_runs_four_passes_per_image(batch, tiny_config):
     assert "S/std" not in out
 
 
+def _first_bn(module):
+    return next(m for m in module.modules() if isinstance(m, torch.nn.BatchNorm2d))
+
+
+def test_released_routing_runs_the_shared_encoder_in_two_separate_calls(batch, tiny_config):
+    """The release calls shared_backbone(grey) and shared_backbone(x) separately (newresnet.py:80-84):
+    in training mode each call is normalised with its own batch statistics, and the running mean is
+    updated by the grey call, then the raw one: r = (1 - m)(m mu_grey) + m mu_raw (momentum m, from 0)."""
+    images, _, modality = batch
+    model = build_model(tiny_config(routing="released", bottleneck="deterministic"), 4).train()
+    grey = released_greyscale(images)
+    enc, head = model.encoders["S"], model.heads["S"]
+    bn = _first_bn(enc)
+    conv = next(m for m in enc.modules() if isinstance(m, torch.nn.Conv2d))
+    with torch.no_grad():
+        mu_raw, mu_grey = conv(images).mean(dim=(0, 2, 3)), conv(grey).mean(dim=(0, 2, 3))
+    out = model(images, modality)
+    m = bn.momentum
+    assert torch.allclose(bn.running_mean, (1 - m) * m * mu_grey + m * mu_raw, atol=1e-7)
+    assert not torch.allclose(bn.running_mean, m * (mu_grey + mu_raw) / 2, atol=1e-7)  # not one mixed batch
+    assert out["S/rows"].tolist() == list(range(8)) * 2 and out["S/call"].tolist() == [0] * 8 + [1] * 8
+
+    def alone(x):
+        for stage in enc:
+            x = stage(x)
+        return head(x)
+
+    with torch.no_grad():
+        g_raw, g_grey, g_mixed = alone(images)[0], alone(grey)[0], alone(torch.cat([images, grey]))[0]
+    assert torch.allclose(out["S/g"][:8], g_raw, atol=1e-5) and torch.allclose(out["S/g"][8:], g_grey, atol=1e-5)
+    assert not torch.allclose(g_mixed[:8], g_raw, atol=1e-3)  # one 2B batch would mix the statistics
+
+
 def test_released_greyscale_formula():
     x = torch.randn(3, 3, 4, 2)
     grey = released_greyscale(x)

@@ -5,7 +5,8 @@ every other key is one term, unweighted, for logging:
 
 - ``vd``: ``ce`` and ``metric`` (per branch b in V, I, S: w_b [L(v_b) + L(z_b)]), ``vsd`` (summed
   over the specific branches V and I), ``vcd`` and ``vml`` (over the shared branch's visible/infrared
-  pairs; with released routing over each image's raw/greyscale pair, as the released code does).
+  pairs; with released routing over each image's raw/greyscale pair, as the released code does; the
+  shared branch's ce and metric there are the mean over its two separate calls, raw and grey).
   ``loss = ce_w ce + metric_w metric + vsd_w vsd + vcd_w vcd + vml_w vml`` (+ ``cml_w cml``, the
   released Sinkhorn term between p(y|v_V) and p(y|v_I), logged only when its weight is not 0).
 - ``ib``: ``ce``, ``metric`` as above and ``kl`` = sum over branches of KL(q(z|v) || N(0, I));
@@ -52,7 +53,12 @@ class ReidCriterion(nn.Module):
         return batch_hard_triplet(feats, labels, self.cfg.margin)
 
     def reid_terms(self, outputs: dict[str, Tensor], labels: Tensor, modality: Tensor) -> dict[str, Tensor]:
-        """``ce`` and ``metric`` summed over branches with their branch weights."""
+        """``ce`` and ``metric`` summed over branches with their branch weights.
+
+        A branch whose rows came from several separate forward calls (``<b>/call``: the released
+        shared branch, raw and greyscale) gets each loss per call, averaged over the calls: the release's
+        ``0.25 rank(raw) + 0.25 rank(grey)``, not one loss over the 2B rows (where each image's
+        greyscale copy would be an extra, nearly free positive)."""
         ce = metric = labels.new_zeros((), dtype=torch.float32)
         heads = ("v", "z")
         for b in self.branches:
@@ -61,12 +67,16 @@ class ReidCriterion(nn.Module):
             rows = outputs[f"{b}/rows"]
             y, m = labels[rows], modality[rows]
             w = self._branch_weight(b) if len(self.branches) > 1 else 1.0
+            calls = _call_rows(outputs.get(f"{b}/call"))
             for h in heads:
                 if f"{b}/{h}_logits" not in outputs:
                     continue
-                ce = ce + w * cross_entropy(outputs[f"{b}/{h}_logits"], y, self.cfg.label_smoothing)
+                logits = outputs[f"{b}/{h}_logits"]
                 feats = outputs[f"{b}/{self.metric_key}"] if h == "v" else outputs[f"{b}/z"]
-                metric = metric + w * self._metric(feats, y, m)
+                for sel in calls:
+                    wc = w / len(calls)
+                    ce = ce + wc * cross_entropy(logits[sel], y[sel], self.cfg.label_smoothing)
+                    metric = metric + wc * self._metric(feats[sel], y[sel], m[sel])
         return {"ce": ce, "metric": metric}
 
     def total(self, terms: dict[str, Tensor], weights: dict[str, float]) -> Tensor:
@@ -79,6 +89,14 @@ class ReidCriterion(nn.Module):
     def forward(self, outputs: dict[str, Tensor], labels: Tensor, modality: Tensor) -> dict[str, Tensor]:
         terms = self.reid_terms(outputs, labels, modality)
         return {"loss": self.total(terms, {}), **terms}
+
+
+def _call_rows(call: Tensor | None) -> list[slice | Tensor]:
+    """The rows of each separate forward call of a branch (one call: every row)."""
+    ids = [] if call is None else torch.unique(call).tolist()
+    if len(ids) <= 1:
+        return [slice(None)]
+    return [(call == i).nonzero().squeeze(1) for i in ids]
 
 
 class BaselineCriterion(ReidCriterion):

@@ -9,7 +9,13 @@ Training output (``forward``): for each branch b in ``V``, ``I``, ``S`` the tens
 ``b/v`` (post-BN observation), ``b/v_logits``, ``b/z``, ``b/mu``, ``b/z_logits``, ``b/std`` (Gaussian
 bottleneck only) and ``b/rows``: the batch position of each row. Paper routing: V rows are the visible
 images, I rows the infrared ones, S rows the whole batch. Released routing: V and I rows are the whole
-batch, S has 2B rows (the raw images, then their greyscale). A branch with no rows is left out.
+batch, S has 2B rows (the raw images, then their greyscale) and ``S/call`` says which of the two
+separate calls each row came from (0 raw, 1 grey). A branch with no rows is left out.
+
+Released routing runs every encoder call on its own, as the release does (newresnet.py:73-93: E_V(x),
+E_S(grey), E_S(x), E_I(grey), in that order): in training mode each call's BatchNorm layers (backbone,
+BN neck, bottleneck, z-classifier) normalise with that call's batch statistics only, and the shared
+branch's running statistics are updated by the greyscale call first, then by the raw one.
 """
 
 from __future__ import annotations
@@ -86,35 +92,46 @@ class VariationalDistillationNet(nn.Module):
             out["std"] = std
         return out
 
-    def _training_jobs(self, images: Tensor, modality: Tensor) -> list[tuple[str, Tensor, Tensor]]:
+    @property
+    def _merge_calls(self) -> bool:
+        """Whether jobs through the same (shared) module run as one batch; released routing never does."""
+        return self.routing != "released"
+
+    def _training_jobs(self, images: Tensor, modality: Tensor) -> list[tuple[str, Tensor, Tensor, int]]:
+        """(branch, images, batch rows, call slot) in execution order; a branch's calls are assembled by
+        slot (released shared branch: slot 0 raw, slot 1 grey)."""
         every = torch.arange(images.shape[0], device=images.device)
         if self.routing == "released":
             grey = released_greyscale(images)
-            return [
-                ("V", images, every),
-                ("I", grey, every),
-                ("S", torch.cat([images, grey]), torch.cat([every, every])),
-            ]
+            return [("V", images, every, 0), ("S", grey, every, 1), ("S", images, every, 0), ("I", grey, every, 0)]
         vis, ir = modality_rows(modality)
-        jobs = [("V", images.index_select(0, vis), vis), ("I", images.index_select(0, ir), ir), ("S", images, every)]
+        jobs = [("V", images.index_select(0, vis), vis, 0), ("I", images.index_select(0, ir), ir, 0),
+                ("S", images, every, 0)]
         return [job for job in jobs if job[2].numel() > 0]
 
     def forward(self, images: Tensor, modality: Tensor) -> dict[str, Tensor]:
         """Every branch's observations, representations and logits (keys ``<branch>/<name>``)."""
         modality = check_modality(images, modality)
         jobs = self._training_jobs(images, modality)
-        fmaps = run_encoders(self.encoders, [(name, x) for name, x, _ in jobs])
+        fmaps = run_encoders(self.encoders, [(name, x) for name, x, _, _ in jobs], merge=self._merge_calls)
+        calls: dict[str, dict[int, dict[str, Tensor]]] = {}
+        for (name, _, rows, slot), fmap in zip(jobs, fmaps, strict=True):
+            calls.setdefault(name, {})[slot] = {**self._branch(name, fmap), "rows": rows}
         out: dict[str, Tensor] = {}
-        for (name, _, rows), fmap in zip(jobs, fmaps, strict=True):
-            for key, value in self._branch(name, fmap).items():
-                out[f"{name}/{key}"] = value
-            out[f"{name}/rows"] = rows
+        for name in BRANCHES:
+            if name not in calls:
+                continue
+            parts = [calls[name][slot] for slot in sorted(calls[name])]
+            for key in parts[0]:
+                out[f"{name}/{key}"] = parts[0][key] if len(parts) == 1 else torch.cat([p[key] for p in parts])
+            if len(parts) > 1:
+                out[f"{name}/call"] = torch.cat([torch.full_like(p["rows"], i) for i, p in enumerate(parts)])
         return out
 
     # ---- test-time features ------------------------------------------------------------------------
     def _embed(self, jobs: list[tuple[str, Tensor]], kind: str) -> list[Tensor]:
         """v (post-BN observation) or z (bottleneck mean) of each (encoder, images) job."""
-        fmaps = run_encoders(self.encoders, jobs)
+        fmaps = run_encoders(self.encoders, jobs, merge=self._merge_calls)
         feats = []
         for (name, _), fmap in zip(jobs, fmaps, strict=True):
             g, v, _ = self.heads[name](fmap)
