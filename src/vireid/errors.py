@@ -19,3 +19,12 @@ class ConfigError(VireidError):
 
 class CheckpointError(VireidError):
     """A checkpoint is missing, corrupt or belongs to another configuration."""
+
+
+class OutputError(VireidError):
+    """An output file could not be written (full disk, quota, read-only or unwritable folder); whatever
+    was at its path before is intact. ``reason`` is the system's reason alone (``No space left on device``)."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message

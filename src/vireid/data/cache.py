@@ -1,15 +1,25 @@
 """Decoded-image cache: every training image decoded and resized once into one uint8 array file.
 
 The file ``<key>.npy`` (N x H x W x 3, memory-mapped when read) lives in a cache folder outside the
-dataset, keyed by a hash of the image list (relative paths, file sizes, modification times), the dataset
-root and the size; a changed list gives a new key and so a rebuild. The array is written to a temporary
-name, fsynced and renamed, and only then is the marker ``<key>.json`` written (atomically): an interrupted
-build never looks valid. Row i of the array is image i of the list; rows of skipped corrupt images stay 0.
+dataset, keyed by a hash of the image list (relative paths, file sizes, modification and status-change
+times), the dataset root and the size. The array is written to a temporary name (its whole size reserved
+first, so a full disk is an error, not a crash), fsynced and renamed, and only then is the marker
+``<key>.json`` written (atomically), recording the array file's identity (inode, size, mtime, ctime):
+an interrupted build never looks valid. Row i of the array is image i of the list; rows of skipped
+corrupt images stay 0. One process builds a given key at a time (a lock file); the others wait and reuse.
+
+What the cache promises (and ``tests/faults`` checks): the pixels it serves are those of the images as
+they were when it was built, and it is rebuilt when any image is added, removed, renamed or rewritten,
+even if the rewrite restores the file's size and modification time (the status-change time, which no
+user tool can set back, changes); an array file changed after its build, even under the same size and
+modification time, is detected the same way and rebuilt. It does not checksum pixels: damage that
+changes no file metadata (a failing disk) is not detected.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
@@ -24,7 +34,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from vireid.errors import DatasetError
+from vireid.errors import DatasetError, OutputError
 from vireid.utils.io import atomic_path, atomic_write_json
 
 from .records import ImageRecord
@@ -32,7 +42,7 @@ from .transforms import resize_image
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: status-change times in the key, the array's identity in the marker
 
 
 class CorruptImageError(DatasetError):
@@ -57,7 +67,7 @@ def load_resized(path: str | os.PathLike, height: int, width: int) -> torch.Tens
 
 
 def cache_key(records: Sequence[ImageRecord], root: str | os.PathLike, height: int, width: int) -> str:
-    """Hash of the image list (paths, sizes, mtimes), the resolved root and the size.
+    """Hash of the image list (paths, sizes, mtimes, ctimes), the resolved root and the size.
 
     A missing file raises a DatasetError naming it.
     """
@@ -69,7 +79,7 @@ def cache_key(records: Sequence[ImageRecord], root: str | os.PathLike, height: i
             st = os.stat(root / r.path)
         except FileNotFoundError:
             raise DatasetError(f"image {root / r.path} does not exist") from None
-        h.update(f"\n{r.path}\t{st.st_size}\t{st.st_mtime_ns}".encode())
+        h.update(f"\n{r.path}\t{st.st_size}\t{st.st_mtime_ns}\t{st.st_ctime_ns}".encode())
     return h.hexdigest()[:32]
 
 
@@ -134,14 +144,19 @@ def _raise_or_warn(errors: list[str], skip_corrupt: bool) -> None:
 
 
 @contextlib.contextmanager
-def _build_lock(path: Path) -> Iterator[None]:
-    """An exclusive lock so that concurrent processes (distributed ranks) build a cache only once."""
+def _build_lock(cache_dir: Path, key: str) -> Iterator[None]:
+    """An exclusive lock so that concurrent processes (distributed ranks, two runs) build a cache only once."""
     try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        yield
-        return
-    with open(path, "a+b") as fh:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        fh = open(cache_dir / f"{key}.lock", "a+b")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise _cache_write_error(cache_dir, exc.strerror or str(exc)) from None
+    with fh:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            yield
+            return
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
         try:
             yield
@@ -156,12 +171,24 @@ def _load_valid(array_path: Path, meta_path: Path, key: str, n: int, height: int
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         shape = tuple(np.load(array_path, mmap_mode="r").shape)
+        identity = _file_identity(array_path)
     except (OSError, ValueError):
         return None
     expected = (n, height, width, 3)
-    if meta.get("version") != CACHE_VERSION or meta.get("key") != key or shape != expected:
+    if not isinstance(meta, dict) or meta.get("version") != CACHE_VERSION or meta.get("key") != key \
+            or shape != expected:
+        return None
+    if meta.get("array") != identity:
+        log.warning("decoded-image cache %s changed after it was built; rebuilding it", array_path)
         return None
     return _image_cache(array_path, expected, list(meta.get("skipped", [])), meta.get("skipped_rows", []))
+
+
+def _file_identity(path: Path) -> dict[str, int]:
+    """What changes whenever a file's content is rewritten: inode, size, mtime and ctime (the last
+    cannot be set back by ``touch`` or ``os.utime``)."""
+    st = os.stat(path)
+    return {"inode": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns}
 
 
 def _image_cache(array_path: Path, shape: tuple, skipped: list[str], skipped_rows: Sequence[int]) -> ImageCache:
@@ -188,20 +215,44 @@ def build_cache(
     n = len(records)
     found = _load_valid(array_path, meta_path, key, n, height, width)
     if found is None:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        with _build_lock(cache_dir / f"{key}.lock"):
+        with _build_lock(cache_dir, key):
             found = _load_valid(array_path, meta_path, key, n, height, width)
             if found is None:
                 meta_path.unlink(missing_ok=True)
                 # Temporary files of this key left by a killed build (we hold the lock: nobody else writes them).
                 for stale in cache_dir.glob(f".{array_path.name}.*.tmp"):
                     stale.unlink(missing_ok=True)
-                found = _build(records, root, height, width, key, array_path, meta_path,
-                               skip_corrupt=skip_corrupt, num_workers=num_workers, progress=progress)
+                try:
+                    found = _build(records, root, height, width, key, array_path, meta_path,
+                                   skip_corrupt=skip_corrupt, num_workers=num_workers, progress=progress)
+                except OutputError as exc:
+                    raise _cache_write_error(array_path, exc.reason) from None
+            else:
+                log.info("using decoded-image cache %s (built by another process)", array_path)
     else:
         log.info("using decoded-image cache %s", array_path)
     _raise_or_warn(found.skipped, skip_corrupt)
     return found
+
+
+def _cache_write_error(path: Path, reason: str) -> OutputError:
+    return OutputError(
+        f"could not write the decoded-image cache {path}: {reason}; no partial cache was kept (set "
+        "data.cache_dir or $VIREID_CACHE_DIR to a folder with room, or data.cache=false)", reason)
+
+
+def _reserve(path: Path) -> None:
+    """Allocate the whole file now: a memory map written past the free space of a full disk kills the
+    process with SIGBUS instead of raising."""
+    if hasattr(os, "posix_fallocate"):
+        fd = os.open(path, os.O_RDWR)
+        try:
+            os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # filesystems without fallocate
+                raise
+        finally:
+            os.close(fd)
 
 
 def _build(
@@ -212,9 +263,11 @@ def _build(
     shape = (n, height, width, 3)
     errors: list[str] = []
     skipped_rows: list[int] = []
+    log.info("building decoded-image cache %s (%d images at %dx%d)", array_path, n, height, width)
     with atomic_path(array_path, suffix=".npy") as tmp:
         arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
         try:
+            _reserve(tmp)
             for i, img, err in decode_all(records, root, height, width, num_workers=num_workers,
                                           desc=f"caching {n} images at {height}x{width}", progress=progress):
                 if img is None:
@@ -227,10 +280,14 @@ def _build(
             arr.flush()
         finally:
             del arr
-    atomic_write_json(meta_path, {
-        "version": CACHE_VERSION, "key": key, "shape": list(shape), "root": str(root),
-        "skipped": errors, "skipped_rows": skipped_rows,
-    })
+    try:
+        atomic_write_json(meta_path, {
+            "version": CACHE_VERSION, "key": key, "shape": list(shape), "root": str(root),
+            "skipped": errors, "skipped_rows": skipped_rows, "array": _file_identity(array_path),
+        })
+    except BaseException:
+        array_path.unlink(missing_ok=True)  # without its marker the array is never used: do not keep it
+        raise
     return _image_cache(array_path, shape, errors, skipped_rows)
 
 

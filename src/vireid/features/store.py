@@ -82,7 +82,7 @@ class FeatureSet:
 def save_features(path: str | os.PathLike, paths: Sequence[str], feats: np.ndarray) -> None:
     """Write ``paths`` and ``feats`` (N x D, stored as float32) to ``path`` atomically."""
     fs = FeatureSet(list(paths), np.asarray(feats), source=str(path))
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+    with atomic_path(path, what="features file") as tmp, open(tmp, "wb") as fh:
         np.savez(fh, paths=np.asarray(fs.paths, dtype=str), feats=fs.feats)
 
 

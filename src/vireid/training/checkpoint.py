@@ -12,13 +12,13 @@ from __future__ import annotations
 import os
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
 
 from vireid.config import config_diff
-from vireid.errors import CheckpointError
+from vireid.errors import CheckpointError, OutputError
 from vireid.models.loading import (  # noqa: F401 - the format lives below training; re-exported here
     CHECKPOINT_FORMAT,
     FORMAT_VERSION,
@@ -73,16 +73,51 @@ def set_rng_state(state: dict[str, Any]) -> None:
             torch.cuda.set_rng_state_all(cuda)
 
 
+class _Sink:
+    """The file ``torch.save`` writes to, remembering the OSError of a failed write: torch's zip writer
+    turns it into ``RuntimeError: [enforce fail at inline_container.cc] unexpected pos``, which says
+    nothing of the cause (a full disk)."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh = fh
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self.fh.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        try:
+            self.fh.flush()
+        except OSError as exc:
+            self.error = exc
+            raise
+
+
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
-    """Write ``state`` to ``path`` atomically; any failure (e.g. a full disk) keeps the old file."""
+    """Write ``state`` to ``path`` atomically; any failure (e.g. a full disk) keeps the old file and is a
+    one-line CheckpointError saying why and what was kept."""
     path = Path(path)
     payload = {"format": CHECKPOINT_FORMAT, "version": FORMAT_VERSION, **state}
+    existed = path.exists()
+    kept = "the previous checkpoint is intact" if existed else "no checkpoint was written"
     try:
-        with atomic_path(path, suffix=".pt") as tmp:
-            torch.save(payload, tmp)
+        with atomic_path(path, suffix=".pt") as tmp, open(tmp, "wb") as fh:
+            sink = _Sink(fh)
+            try:
+                torch.save(payload, sink)
+            except RuntimeError as exc:
+                if sink.error is not None:
+                    raise sink.error from None
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise CheckpointError(f"could not write checkpoint {path}: {reason[:200]}; {kept}") from None
+    except OutputError as exc:
+        raise CheckpointError(f"could not write checkpoint {path}: {exc.reason}; {kept}") from None
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        kept = "the previous checkpoint is intact" if path.exists() else "no checkpoint was written"
         raise CheckpointError(f"could not write checkpoint {path}: {reason}; {kept}") from None
     return path
 
