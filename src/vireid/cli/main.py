@@ -16,7 +16,8 @@ from vireid import __version__
 from vireid.errors import VireidError
 
 # Command modules under vireid.cli, in the order `vireid --help` lists them.
-COMMANDS: tuple[str, ...] = ("demo", "synth", "train", "extract", "test", "evaluate", "tsne", "sweep")
+COMMANDS: tuple[str, ...] = ("demo", "synth", "train", "extract", "test", "evaluate", "tsne", "sweep", "index", "search",
+                            "export")
 
 
 def build_parser() -> argparse.ArgumentParser:
