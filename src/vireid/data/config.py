@@ -56,6 +56,10 @@ class DataConfig:
     ``ids_per_batch`` x 2K images). ``val_split``: ``"none"`` trains on every training identity (SYSU-MM01:
     train + val = the paper's 395); ``"official"`` holds SYSU-MM01's ``exp/val_id`` identities out for
     validation; an integer N holds N training identities out, drawn with ``val_seed``.
+    ``resize`` (test images only): ``"tensor"`` resizes decoded uint8 tensors with torchvision's
+    antialiased bilinear filter (as the training cache does); ``"pil"`` is the released code's test
+    transform, torchvision ``transforms.Resize`` on the PIL image (PIL's bilinear filter), ``ToTensor``,
+    ``Normalize``: needed to reproduce the release's features exactly.
     ``epoch_length``: ``"ids"`` = an epoch is one pass over the training identities (the released code:
     ``num_ids // ids_per_batch`` steps); ``"images"`` = an epoch shows about as many images as the training
     set holds (torchreid / AGW convention), each batch still P identities x (K visible + K infrared).
@@ -66,6 +70,7 @@ class DataConfig:
     trial: int = 1
     height: int = 256
     width: int = 128
+    resize: Literal["tensor", "pil"] = "tensor"
     ids_per_batch: int = 16
     instances: int = 4
     epoch_length: Literal["ids", "images"] = "ids"
@@ -103,6 +108,8 @@ class DataConfig:
         if any(s <= 0 for s in self.std):
             raise ConfigError(f"data.std: expected positive numbers, got {tuple(self.std)!r}")
         a = self.augment
+        if self.resize not in ("tensor", "pil"):
+            raise ConfigError(f"data.resize: expected 'tensor' or 'pil', got {self.resize!r}")
         if self.epoch_length not in ("ids", "images"):
             raise ConfigError(f"data.epoch_length: expected 'ids' or 'images', got {self.epoch_length!r}")
         for name in ("flip", "erasing", "channel", "grey"):

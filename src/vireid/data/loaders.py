@@ -186,7 +186,7 @@ def build_eval_loader(
     path = _root(cfg, root)
     records = list(records)
     cache_path = None
-    if cache and records:
+    if cache and records and cfg.resize == "tensor":  # the cache holds tensor-resized pixels
         cache_path = build_cache(records, path, cfg.height, cfg.width, cfg.resolved_cache_dir(),
                                  num_workers=cfg.num_workers, progress=progress).array_path
     return DataLoader(EvalDataset(records, path, cfg, cache_path), batch_size=batch_size, shuffle=False,

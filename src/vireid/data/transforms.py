@@ -8,6 +8,9 @@ Randomness comes from torch's default generator, which the datasets seed per sam
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
@@ -90,7 +93,33 @@ def build_train_transform(cfg: DataConfig, modality: int = VISIBLE) -> v2.Compos
     return v2.Compose(steps)
 
 
-def build_test_transform(cfg: DataConfig) -> v2.Compose:
-    """Test-time transform: resize a uint8 image of any size to the input size and normalise it."""
+class PILTestTransform:
+    """The released code's test transform (``data.resize: pil``): torchvision ``transforms.Resize`` on a
+    PIL image (PIL's bilinear filter), ``ToTensor``, ``Normalize``. Takes a uint8 tensor [3, h, w]
+    (converted to PIL losslessly) or a PIL image; returns float32 [3, H, W]."""
+
+    def __init__(self, cfg: DataConfig) -> None:
+        from torchvision import transforms
+
+        self.steps = transforms.Compose([
+            transforms.Resize((cfg.height, cfg.width), interpolation=transforms.InterpolationMode.BILINEAR),
+            transforms.ToTensor(),
+            transforms.Normalize(cfg.mean, cfg.std),
+        ])
+
+    def __call__(self, img: Any) -> torch.Tensor:
+        if isinstance(img, torch.Tensor):
+            img = F.to_pil_image(img)
+        return self.steps(img)
+
+    def __repr__(self) -> str:
+        return f"PILTestTransform({self.steps})"
+
+
+def build_test_transform(cfg: DataConfig) -> Callable[[Any], torch.Tensor]:
+    """Test-time transform: resize a uint8 image of any size to the input size and normalise it
+    (``cfg.resize``: torchvision's antialiased tensor resize, or the release's PIL resize)."""
+    if cfg.resize == "pil":
+        return PILTestTransform(cfg)
     resize = v2.Resize([cfg.height, cfg.width], interpolation=v2.InterpolationMode.BILINEAR, antialias=True)
     return v2.Compose([resize, *_normalise(cfg)])
