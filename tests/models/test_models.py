@@ -130,6 +130,24 @@ def test_baseline_two_streams(batch, tiny_config):
     assert model.extract(images, modality).shape == (8, 576)
 
 
+def test_baseline_agw_split_shares_layer1_to_layer4():
+    """AGW's two-stream ResNet: only conv1, bn1, relu, maxpool per modality. Against the layer1 split it
+    shares layer1 too, saving exactly one layer1: resnet10 has one BasicBlock of two 3x3 64->64 convs
+    (2 x 36,864 weights) and two BatchNorm2d(64) (2 x 128): 73,984 parameters."""
+    cfg = dict(backbone="resnet10", pretrained="none", name="baseline")
+    agw = build_model(ModelConfig(split="stem", **cfg), 4)
+    ours = build_model(ModelConfig(split="layer1", **cfg), 4)
+    v, i = agw.encoders["V"], agw.encoders["I"]
+    assert len(v) == 5 and v[0] is not i[0] and all(v[s] is i[s] for s in range(1, 5))
+    assert [type(m).__name__ for m in v[0]] == ["Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d"]
+    assert type(v[1][0]).__name__ == "Sequential" and len(v[1][0]) == 1  # layer1 (one BasicBlock), shared
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(ours) - count(agw) == 2 * 64 * 64 * 9 + 2 * 2 * 64 == 73984
+    images, modality = torch.randn(4, 3, 32, 16), torch.tensor([0, 1, 0, 1])
+    out = agw.train()(images, modality)
+    assert out["B/v"].shape == (4, 512)
+
+
 @pytest.mark.parametrize(
     "overrides, option",
     [
@@ -139,6 +157,7 @@ def test_baseline_two_streams(batch, tiny_config):
         (dict(test_feature="z_all"), "model.test_feature"),
         (dict(name="baseline", test_feature="z_shared"), "model.test_feature"),
         (dict(routing="mixed"), "model.routing"),
+        (dict(name="baseline", split="layer2"), "model.split"),
     ],
 )
 def test_config_errors_name_the_option(overrides, option, tiny_config):

@@ -1,6 +1,11 @@
-"""The two-stream baseline of the field (e.g. AGW, Ye et al. 2021): a modality-specific first stage
-(ResNet conv1..layer1), the deeper stages shared, global average pooling, a BN neck and an identity
-classifier; trained with cross-entropy and a triplet loss.
+"""The two-stream baseline of the field (AGW, Ye et al. 2021): a modality-specific first part, the deeper
+stages shared, global average pooling, a BN neck and an identity classifier; trained with cross-entropy
+and a triplet loss.
+
+``model.split`` says where the two streams join: ``stem`` (AGW: only conv1, bn1, relu, maxpool are
+modality-specific, layer1-4 shared; the paper recipes use it, so that the baseline is the one published
+VI-ReID numbers are measured against) or ``layer1`` (conv1..layer1 modality-specific, layer2-4 shared;
+this project's first baseline, the default, for compatibility with its checkpoints).
 
 Training output: ``B/g`` (pooled feature), ``B/v`` (post-BN), ``B/v_logits`` and ``B/rows`` (the
 batch positions, in batch order).
@@ -15,8 +20,6 @@ from vireid.models.config import ModelConfig
 from vireid.models.encoder import ObservationHead, build_encoders, run_encoders
 from vireid.models.vd import check_modality, modality_rows
 
-SHARED_STAGES = 3  # layer2..layer4 shared, conv1..layer1 per modality
-
 
 class TwoStreamBaseline(nn.Module):
     """The ``baseline`` model."""
@@ -24,7 +27,9 @@ class TwoStreamBaseline(nn.Module):
     def __init__(self, cfg: ModelConfig, num_classes: int) -> None:
         super().__init__()
         self.cfg = cfg
-        self.encoders, channels = build_encoders(cfg, ("V", "I"), SHARED_STAGES)
+        stem = cfg.split == "stem"
+        # stem: 5 stages (stem | layer1 | layer2 | layer3 | layer4), 4 shared; layer1: 4 stages, 3 shared
+        self.encoders, channels = build_encoders(cfg, ("V", "I"), 4 if stem else 3, split_stem=stem)
         self.head = ObservationHead(channels, num_classes, cfg.classifier_std)
         self.feature_dim = channels
 

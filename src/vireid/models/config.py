@@ -50,11 +50,14 @@ class ModelConfig:
     ``share_deep_stages``: how many of the 4 backbone stages (ResNet: conv1..layer1, layer2, layer3,
     layer4), counted from the deepest, E_V, E_I and E_S share (0 = three independent encoders, as in the
     paper; 2 or ``true`` = layer3-4 shared). Saves parameters and optimiser memory; each branch keeps its own BN
-    neck, bottleneck and classifiers. ``baseline`` ignores it (its first stage is modality-specific, the
-    rest shared).
+    neck, bottleneck and classifiers. ``baseline`` ignores it (where its streams join is ``split``).
     ``bottleneck``: ``"gaussian"`` = the paper's variational bottleneck (MLP -> mean and softplus std,
     z sampled by reparameterisation in training, the mean at test); ``"deterministic"`` = the released
     code's MLP whose whole ``2 * z_dim`` output is z. ``ib`` always uses ``"gaussian"``.
+    ``split`` (``baseline`` only): where its two streams join. ``"stem"`` = AGW's two-stream ResNet
+    (conv1, bn1, relu, maxpool per modality, layer1-4 shared; the paper recipes' choice, so that the
+    baseline is the field's); ``"layer1"`` = conv1..layer1 per modality, layer2-4 shared (ours, the
+    default, which older checkpoints were trained with).
     """
 
     name: ModelName = "vd"  # paper
@@ -66,6 +69,7 @@ class ModelConfig:
     routing: Literal["paper", "released"] = "paper"  # paper (Fig. 3)
     share_deep_stages: int | bool = 0  # paper: three independent encoders (true = 2: layer3-4 shared)
     shallow_cam: bool = False  # paper does not mention it; released: true (CAM before layer2/3/4)
+    split: Literal["stem", "layer1"] = "layer1"  # ours (AGW baseline: "stem"); baseline only
     z_dim: int = 256  # paper (mean and std of 256 each; released: z is 2 * 256 = 512-d)
     bottleneck: Literal["gaussian", "deterministic"] = "gaussian"  # paper; released: "deterministic"
     bottleneck_hidden: list[int] = field(default_factory=lambda: [1024, 512])  # paper; released [1000, 500]
@@ -109,6 +113,8 @@ class ModelConfig:
             raise ConfigError(
                 f"model.share_deep_stages: expected an integer 0..3 (deepest stages shared), got {self.share_deep_stages!r}"
             )
+        if self.split not in ("stem", "layer1"):
+            raise ConfigError(f"model.split: expected 'stem' (AGW) or 'layer1', got {self.split!r}")
         if not isinstance(self.z_dim, int) or self.z_dim < 1:
             raise ConfigError(f"model.z_dim: expected a positive integer, got {self.z_dim!r}")
         if self.bottleneck not in ("gaussian", "deterministic"):

@@ -32,21 +32,37 @@ class ShallowCAM(nn.Module):
         return self.gamma * (attention @ q).reshape(b, c, h, w) + x
 
 
-def build_encoder_stages(cfg: ModelConfig) -> tuple[list[nn.Module], int]:
-    """One encoder's four stages (a ShallowCAM in front of stages 2-4 if configured) and its channels."""
+def _stem_length(cfg: ModelConfig) -> int:
+    """How many modules of the first stage make the stem: ResNet conv1, bn1, relu (and maxpool), then
+    layer1 follows; MobileNetV3 its first conv block."""
+    if cfg.backbone.startswith("resnet"):
+        return 4 if cfg.stem_pool else 3
+    return 1
+
+
+def build_encoder_stages(cfg: ModelConfig, split_stem: bool = False) -> tuple[list[nn.Module], int]:
+    """One encoder's four stages (a ShallowCAM in front of stages 2-4 if configured) and its channels.
+
+    ``split_stem``: five stages instead, the first cut into the stem and the rest (ResNet: layer1), so
+    that a two-stream network can keep only the stem modality-specific (AGW)."""
     stages, channels = build_stages(cfg.backbone, cfg.pretrained, cfg.weights_dir, cfg.last_stride, cfg.stem_pool)
     if cfg.shallow_cam:
         stages = [stages[0]] + [nn.Sequential(ShallowCAM(), s) for s in stages[1:]]
+    if split_stem:
+        k = _stem_length(cfg)
+        stages = [stages[0][:k], stages[0][k:], *stages[1:]]
     return stages, channels
 
 
-def build_encoders(cfg: ModelConfig, names: Sequence[str], shared_deep: int) -> tuple[nn.ModuleDict, int]:
-    """Encoders ``names`` (each an nn.ModuleList of 4 stages) whose last ``shared_deep`` stages are
-    the very same modules (shared weights); the others are independent copies."""
-    first, channels = build_encoder_stages(cfg)
+def build_encoders(
+    cfg: ModelConfig, names: Sequence[str], shared_deep: int, split_stem: bool = False
+) -> tuple[nn.ModuleDict, int]:
+    """Encoders ``names`` (each an nn.ModuleList of 4 stages, 5 with ``split_stem``) whose last
+    ``shared_deep`` stages are the very same modules (shared weights); the others are independent copies."""
+    first, channels = build_encoder_stages(cfg, split_stem)
     encoders = {names[0]: nn.ModuleList(first)}
     for name in names[1:]:
-        own, _ = build_encoder_stages(cfg)
+        own, _ = build_encoder_stages(cfg, split_stem)
         n_own = len(own) - shared_deep
         encoders[name] = nn.ModuleList(own[:n_own] + first[n_own:])
     return nn.ModuleDict(encoders), channels
