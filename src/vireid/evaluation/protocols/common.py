@@ -42,7 +42,7 @@ def score_trial(
     sysu_rules: bool,
     rerank_blocks: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> dict:
-    """Score one trial's distance matrix; return the per-trial dict (percent values and sizes).
+    """Score one trial's distance matrix; return the per-trial dict (percent values, sizes, the CMC curve).
 
     ``queries``/``gallery`` are (pids, cameras) arrays; ``rerank_blocks`` = (query x query,
     gallery x gallery) distances turns on k-reciprocal re-ranking.
@@ -61,4 +61,5 @@ def score_trial(
         "num_query": len(q_pids),
         "num_gallery": len(g_pids),
         "num_valid": metrics.num_valid,
+        "cmc": [100.0 * float(c) for c in metrics.cmc],  # percent at ranks 1..20 (CMC curves, reports)
     }
