@@ -258,7 +258,10 @@ def run_demo(
     results["table"] = table
     atomic_write_json(out_dir / "results.json", results)
     atomic_write_text(out_dir / "table.txt", table + "\n")
-    stages.say(f"done in {total:.0f}s: results.json, tsne_*.png, curves_*.png in {out_dir}")
+    from vireid.visualization.report import demo_report
+
+    report = stages.timed("report", "HTML report of every method", lambda: demo_report(out_dir, results, root))
+    stages.say(f"done in {total:.0f}s: results.json, tsne_*.png, curves_*.png, {report.relative_to(out_dir)} in {out_dir}")
     return results
 
 

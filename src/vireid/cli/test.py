@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import tempfile
+from pathlib import Path
 
 from vireid.cli.evaluate import add_protocol_arguments, report
 
@@ -25,18 +27,50 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--batch-size", type=int, help="images per batch (default: the checkpoint's test.batch_size)")
     p.add_argument("--save-features", help="also keep the extracted features (.npz)")
+    p.add_argument("--report", type=Path, help="also write an HTML report into this folder (results, CMC curves, "
+                   "t-SNE, training curves, ranked lists); a new folder or a previous report")
     p.set_defaults(func=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.report is None:
+        return _test(args, args.save_features)
+    from vireid.visualization.report import check_report_dir
+
+    check_report_dir(args.report)  # before the minutes of extraction
+    if args.save_features:
+        return _test(args, args.save_features)
+    per_trial = args.dataset == "regdb" and args.trial == "all"
+    with tempfile.TemporaryDirectory(prefix="vireid-report-") as tmp:
+        return _test(args, str(Path(tmp) / ("features_trial{trial}.npz" if per_trial else "features.npz")))
+
+
+def _test(args: argparse.Namespace, features_to: str | None) -> int:
     from vireid.training.evaluate import evaluate_checkpoint
 
     result = evaluate_checkpoint(
         args.checkpoint, args.dataset, args.root, trial=args.trial, mode=args.mode, shots=args.shots,
         sampling=args.sampling, direction=args.direction, normalize=args.normalize, rerank=args.rerank,
-        flip=args.flip, device=args.device, batch_size=args.batch_size, save_features_to=args.save_features,
+        flip=args.flip, device=args.device, batch_size=args.batch_size, save_features_to=features_to,
         progress=True,
     )
     report(result, args.json, checkpoint=str(args.checkpoint))
+    if args.report is not None:
+        _write_report(args, result, features_to)
     return 0
+
+
+def _write_report(args: argparse.Namespace, result, features_to: str) -> None:
+    from vireid.features.store import load_features
+    from vireid.visualization.report import checkpoint_report
+
+    trial = args.trial if isinstance(args.trial, int) else min(t["trial"] for t in result.per_trial)
+    path = Path(features_to)
+    if args.dataset == "regdb" and args.trial == "all":  # evaluate_checkpoint's per-trial file names
+        path = Path(features_to.format(trial=trial)) if "{trial}" in features_to else \
+            path.with_name(f"{path.stem}_trial{trial}{path.suffix}")
+    page = checkpoint_report(args.report, result, load_features(path), checkpoint=args.checkpoint,
+                             dataset=args.dataset, root=args.root, mode=args.mode, shots=args.shots,
+                             sampling=args.sampling, trial=trial)
+    print(f"report written to {page}")
