@@ -133,6 +133,20 @@ class Config:
                 section, name = key.split(".")
                 raise ConfigError(f"{key}: expected {expected}, got {getattr(getattr(self, section), name)!r}")
 
+    def validate_for_training(self) -> None:
+        """:meth:`validate`, and the rules that only matter when training starts (a config read back from a
+        checkpoint is never refused for them): learning-rate milestones increasing, none past the last epoch."""
+        self.validate()
+        milestones, epochs = list(self.schedule.milestones), self.train.epochs
+        if any(m < 1 for m in milestones) or milestones != sorted(set(milestones)):
+            raise ConfigError(f"schedule.milestones: expected increasing epochs >= 1, got {milestones!r}")
+        past = [m for m in milestones if m > epochs]
+        if past:
+            raise ConfigError(
+                f"schedule.milestones: {past[0]} is past the last epoch (train.epochs={epochs}), so the "
+                f"learning rate would never drop there; lower it or set schedule.milestones=[]"
+            )
+
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
 

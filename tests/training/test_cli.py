@@ -137,7 +137,7 @@ def test_bad_checkpoint_paths(tmp_path, capsys, synth_sysu):
 def test_regdb_trial_all_trains_each_trial_and_test_averages(synth_regdb, tmp_path, capsys, overrides):
     run = tmp_path / "regdb"
     regdb = [o for o in overrides if not o.startswith(("data.val_split", "train.select"))]
-    code = main(["train", "--config", "regdb_vd", *regdb, "train.epochs=1", "data.val_split=1",
+    code = main(["train", "--config", "regdb_vd", *regdb, "train.epochs=1", "schedule.milestones=[1]", "data.val_split=1",
                  "train.select=last", "--data-root", str(synth_regdb), "--output", str(run), "--trial", "all"])
     assert code == 0, capsys.readouterr().err
     assert sorted(p.name for p in run.iterdir()) == [f"trial_{t}" for t in (1, 2)]  # SynthVI made 2 trials

@@ -65,7 +65,7 @@ def test_variant_specs():
 def test_sweep_runs_evaluates_and_skips_finished_pairs(synth_sysu, tiny_overrides, tmp_path, monkeypatch):
     out = tmp_path / "sweep"
     variants = [Variant("vd", "sysu_vd"), Variant("ib", "sysu_ib")]
-    extra = [*tiny_overrides, "train.epochs=1"]
+    extra = [*tiny_overrides, "train.epochs=1", "schedule.milestones=[1]"]
     first = run_sweep(variants, [0, 1], out, data_root=synth_sysu, overrides=extra, progress=False)
     assert len(first.runs) == 4 and not first.failed
     for v in ("vd", "ib"):

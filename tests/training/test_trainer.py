@@ -48,9 +48,10 @@ def test_uninterrupted_run_writes_a_complete_run_directory(trained_run):
 
 def test_resume_at_an_epoch_boundary_equals_the_uninterrupted_run(trained_run, synth_sysu, tmp_path, tiny):
     run = tmp_path / "resumed"
-    train(tiny("train.epochs=1"), run, data_root=synth_sysu)
+    with pytest.raises(KeyboardInterrupt):  # stopped between the epochs (a milestone past train.epochs is refused)
+        train(tiny(), run, data_root=synth_sysu, hooks=[*default_hooks(), StopAfterEpoch(1)])
     assert ckpt.load_checkpoint(run / "last.pt")["epoch"] == 1
-    result = train(tiny(), run, resume=True)  # data root from run.json; epochs may grow
+    result = train(tiny(), run, resume=True)  # data root from run.json
     ref = ckpt.load_checkpoint(trained_run.last_checkpoint)
     got = ckpt.load_checkpoint(result.last_checkpoint)
     assert_same_state(ref["model"], got["model"])
@@ -58,6 +59,17 @@ def test_resume_at_an_epoch_boundary_equals_the_uninterrupted_run(trained_run, s
     assert result.selected_epoch == trained_run.selected_epoch
     lines = (run / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == len((trained_run.run_dir / "metrics.jsonl").read_text().splitlines())
+
+
+class StopAfterEpoch(HookBase):
+    """Ctrl-C at the end of an epoch (the trainer stops after it, with ``last.pt`` at that epoch)."""
+
+    def __init__(self, epoch: int) -> None:
+        self.at = epoch
+
+    def after_epoch(self) -> None:
+        if self.trainer.epoch + 1 == self.at:
+            self.trainer.request_stop()
 
 
 class StopAfter(HookBase):

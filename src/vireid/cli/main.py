@@ -8,12 +8,13 @@ A ``VireidError`` (bad input) becomes one line on stderr and exit status 2, with
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 from collections.abc import Sequence
 
 from vireid import __version__
-from vireid.errors import VireidError
+from vireid.errors import VireidError, one_line
 
 # Command modules under vireid.cli, in the order `vireid --help` lists them.
 COMMANDS: tuple[str, ...] = ("demo", "synth", "train", "extract", "test", "evaluate", "tsne", "sweep", "index", "search",
@@ -39,6 +40,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status = args.func(args)
     except VireidError as exc:
+        print(f"vireid {args.command}: error: {one_line(exc)}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):  # a full or read-only disk: the user's to fix
+            raise
         print(f"vireid {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -15,7 +15,7 @@ seed's value) and OUT/sweep.png.
 
   vireid sweep --configs demo_vd demo_ib demo_baseline --seeds 0 1 2 --data-root data/synthvi --out sweeps/demo
   vireid sweep --variant 'vsd: demo_vd loss.vcd_weight=0 loss.vml_weight=0' --configs demo_vd \\
-      --seeds 0 1 2 --data-root data/synthvi --out sweeps/vsd --reference demo_vd train.epochs=10
+      --seeds 0 1 2 --data-root data/synthvi --out sweeps/vsd --reference demo_vd train.epochs=10 schedule.milestones=[8]
 """
 
 

@@ -10,6 +10,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
+from vireid.errors import OutputError
 from vireid.training import distributed as _dist
 
 if TYPE_CHECKING:
@@ -59,19 +60,23 @@ class ValidationHook(HookBase):
 
 
 class CheckpointHook(HookBase):
-    """Write ``last.pt`` every ``train.checkpoint_every`` epochs (and after the last), and ``model.pt``."""
+    """Write ``model.pt``, then ``last.pt`` every ``train.checkpoint_every`` epochs (and after the last).
+
+    ``last.pt`` is written last: it is the commit point of an epoch. A process killed before it resumes
+    from the previous ``last.pt`` and redoes the epoch, rewriting ``model.pt`` and the log identically."""
 
     def after_epoch(self) -> None:
         t = self.trainer
         last = t.epoch + 1 == t.cfg.train.epochs
         every = max(1, t.cfg.train.checkpoint_every)
         if t.ctx.is_main:
-            if last or (t.epoch + 1) % every == 0:
-                t.save_last()
-                if t.cfg.train.select == "last":
-                    t.save_model(t.epoch + 1, t.epoch_record.get("val"))
+            save = last or (t.epoch + 1) % every == 0
             if t.cfg.train.select == "val" and t.improved:
                 t.save_model(t.best["epoch"], t.best["val"])
+            elif t.cfg.train.select == "last" and save:
+                t.save_model(t.epoch + 1, t.epoch_record.get("val"))
+            if save:
+                t.save_last()
         _barrier(t.ctx)
 
 
@@ -87,7 +92,7 @@ class MetricsLogger(HookBase):
             return
         path = t.run_dir / METRICS_FILE
         if t.resume and path.is_file():  # drop the lines written after the checkpoint we resume from
-            keep = [ln for ln in path.read_text().splitlines() if ln and _before(json.loads(ln), t)]
+            keep = [ln for ln in path.read_text().splitlines() if _before(_record(ln), t)]
             from vireid.utils.io import atomic_write_text
 
             atomic_write_text(path, "".join(line + "\n" for line in keep))
@@ -101,8 +106,13 @@ class MetricsLogger(HookBase):
                 self.writer = SummaryWriter(str(t.run_dir / "tensorboard"), purge_step=t.global_step or None)
 
     def _write(self, record: dict[str, Any]) -> None:
-        self.file.write(json.dumps(record) + "\n")
-        self.file.flush()
+        try:
+            self.file.write(json.dumps(record) + "\n")
+            self.file.flush()
+        except OSError as exc:
+            kept = self.trainer.kept_message()
+            raise OutputError(f"could not append to the metrics log {self.file.name}: "
+                              f"{exc.strerror or exc}; stopped, {kept}", exc.strerror or str(exc)) from None
 
     def after_step(self) -> None:
         t = self.trainer
@@ -133,8 +143,19 @@ class MetricsLogger(HookBase):
             self.writer.close()
 
 
-def _before(record: dict[str, Any], t: Trainer) -> bool:
+def _record(line: str) -> dict[str, Any] | None:
+    """A metrics line, or None for a line torn by a killed process or a full disk."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _before(record: dict[str, Any] | None, t: Trainer) -> bool:
     """Whether a metrics line describes training that precedes the resumed checkpoint."""
+    if record is None:
+        return False
     epoch = record.get("epoch", 0)
     if epoch <= t.start_epoch:
         return True
@@ -183,5 +204,6 @@ class ProgressBar(HookBase):
 
 
 def default_hooks() -> list[HookBase]:
-    """Validation before checkpointing (so the checkpoint records the best score), then logging."""
-    return [ValidationHook(), CheckpointHook(), MetricsLogger(), ProgressBar()]
+    """Validation first (the checkpoint records the best score), then the log, then the checkpoint (the
+    commit point of an epoch: a run killed before it redoes the epoch and its log lines), then the bar."""
+    return [ValidationHook(), MetricsLogger(), CheckpointHook(), ProgressBar()]

@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,7 @@ from torch import nn
 
 from vireid import __version__
 from vireid.config import Config, save_config
-from vireid.errors import CheckpointError, ConfigError, VireidError
+from vireid.errors import CheckpointError, ConfigError, VireidError, one_line
 from vireid.training import checkpoint as ckpt
 from vireid.training import distributed as _dist
 from vireid.training.hooks import HookBase, default_hooks
@@ -36,8 +37,10 @@ from vireid.training.run_dir import (
     CONFIG_FILE,
     RUN_FILE,
     RunDirError,
+    RunDirLock,
     check_run_dir,
     prepare_run_dir,
+    resumable,
     trial_dir,
 )
 from vireid.training.schedule import build_scheduler
@@ -163,6 +166,7 @@ class Trainer:
         self.improved = False
         self.history: list[dict[str, Any]] = []
         self.epoch_record: dict[str, Any] = {}
+        self._lock: RunDirLock | None = None
 
     def register(self, hook: HookBase) -> None:
         hook.trainer = self
@@ -177,7 +181,9 @@ class Trainer:
     def setup(self) -> None:
         """Build everything (seeded), then restore the resumed state if any."""
         cfg = self.cfg
-        cfg.validate()
+        cfg.validate_for_training()
+        if self.resume and not _main_only(self.ctx, resumable, self.run_dir):
+            self.resume, self.overwrite = False, True  # stopped before its first checkpoint: start afresh
         # refuse early (rank 0 checks, every rank fails); the old run is removed only once everything is built
         _main_only(self.ctx, check_run_dir, self.run_dir, resume=self.resume, overwrite=self.overwrite)
         resumed = None
@@ -352,16 +358,18 @@ class Trainer:
         shown = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in terms.items() if torch.is_tensor(v) and v.numel() == 1)
         if bool(torch.isfinite(terms["loss"])):
             shown = f"on another process; here {shown}"
-        if self.last_saved is None:
-            kept = "no checkpoint had been written yet"
-        else:
-            epoch, step = self.last_saved
-            where = f"epoch {epoch}" if step == 0 else f"epoch {epoch + 1} step {step}"
-            kept = f"last good checkpoint {self.run_dir / ckpt.LAST} ({where})"
         raise TrainingDivergedError(
             f"loss is not finite at epoch {self.epoch + 1} step {self.step + 1} ({shown}); "
-            f"stopped, {kept}; lower optim.lr or check the data"
+            f"stopped, {self.kept_message()}; lower optim.lr or check the data"
         )
+
+    def kept_message(self) -> str:
+        """What a run stopped by an error keeps: its last checkpoint, for messages."""
+        if self.last_saved is None:
+            return "no checkpoint had been written yet"
+        epoch, step = self.last_saved
+        where = f"epoch {epoch}" if step == 0 else f"epoch {epoch + 1} step {step}"
+        return f"last good checkpoint {self.run_dir / ckpt.LAST} ({where})"
 
     # ---- validation
 
@@ -397,17 +405,25 @@ class Trainer:
         The first Ctrl-C (SIGINT) stops after the current step and writes ``last.pt`` at that step (a
         resumable mid-epoch state), then raises ``KeyboardInterrupt``; a second one interrupts at once.
         """
-        self.setup()
-        self._call("before_train")
-        self._stop_requested = False
-        previous = _install_sigint(self)
+        _main_only(self.ctx, self._take_lock)  # before anything else: a second process is refused at once
         try:
-            for epoch in range(self.start_epoch, self.cfg.train.epochs):
-                self._run_epoch(epoch)
+            self.setup()
+            self._call("before_train")
+            self._stop_requested = False
+            previous = _install_sigint(self)
+            try:
+                for epoch in range(self.start_epoch, self.cfg.train.epochs):
+                    self._run_epoch(epoch)
+            finally:
+                _restore_sigint(previous)
+                self._call("after_train")
         finally:
-            _restore_sigint(previous)
-            self._call("after_train")
+            if self._lock is not None:
+                self._lock.release()
         return self.result()
+
+    def _take_lock(self) -> None:
+        self._lock = RunDirLock(self.run_dir).acquire()
 
     def request_stop(self) -> None:
         """Ask the loop to stop after the current step (what the first Ctrl-C does)."""
@@ -433,7 +449,7 @@ class Trainer:
         self.model.train()
         self._call("before_epoch")
         start = tick = time.perf_counter()
-        for batch in self.data.loader:
+        for batch in self._batches():
             self.terms = self.run_step(batch)
             n = int(batch["images"].shape[0]) * self.ctx.world_size
             images += n
@@ -460,6 +476,20 @@ class Trainer:
         if self._stop_agreed() and epoch + 1 < self.cfg.train.epochs:
             self._interrupt_message(epoch + 1, 0)
             raise KeyboardInterrupt
+
+    def _batches(self) -> Iterator[dict[str, Any]]:
+        """The epoch's batches; an input error (an image replaced by garbage mid-run) stops the run with one
+        line naming the file and what was kept."""
+        batches = iter(self.data.loader)
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            except VireidError as exc:
+                raise type(exc)(f"{one_line(exc)}; stopped at epoch {self.epoch + 1} step {self.step + 1}, "
+                                f"{self.kept_message()}") from None
+            yield batch
 
     def _stop_agreed(self) -> bool:
         """Whether to stop now: a Ctrl-C reached this process or, under torchrun, any process (they may see

@@ -11,7 +11,7 @@ from vireid.config import Config
 from vireid.errors import ConfigError
 from vireid.training import checkpoint as ckpt
 from vireid.training import distributed as _dist
-from vireid.training.run_dir import prepare_run_dir, trial_dir
+from vireid.training.run_dir import RunDirLock, prepare_run_dir, trial_dir
 from vireid.training.trainer import RunResult, Trainer, _main_only, init_context
 
 
@@ -49,7 +49,10 @@ def train_trials(
     resume, overwrite = kwargs.pop("resume", False), kwargs.pop("overwrite", False)
     # one process group for all the trials; rank 0 alone touches the folders, the others wait for it
     ctx = init_context(config.train.device, config.train.dist_timeout_s)
+    lock = RunDirLock(output_dir)
     try:
+        # the whole folder, for all the trials (each trial also locks its own); every rank fails if it is taken
+        _main_only(ctx, lambda: lock.acquire() and None)
         if not resume:
             _main_only(ctx, prepare_run_dir, output_dir, resume=False, overwrite=overwrite)
         results = []
@@ -61,6 +64,7 @@ def train_trials(
             results.append(trainer.train())
         return results
     finally:
+        lock.release()
         if ctx.world_size > 1:
             _dist.cleanup(ctx)
 

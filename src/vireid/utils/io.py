@@ -116,13 +116,15 @@ def check_output_dir(
     kind: str,
     error: type[Exception],
     hint: str = "choose a new one or pass --overwrite",
+    ignore: tuple[str, ...] = (),
 ) -> None:
     """Refuse an output folder that would lose the user's files: a file in its place, a non-empty folder
     (unless ``overwrite``), or, with ``overwrite``, a folder that ``ours`` does not recognise as one we
-    wrote. ``what`` names the option or folder, ``kind`` what we write there, ``error`` the class raised."""
+    wrote. ``what`` names the option or folder, ``kind`` what we write there, ``error`` the class raised;
+    entries named in ``ignore`` (a lock file) do not make a folder non-empty."""
     if path.exists() and not path.is_dir():
         raise error(f"{what} {path} exists and is not a directory")
-    if path.is_dir() and any(path.iterdir()):
+    if path.is_dir() and any(p.name not in ignore for p in path.iterdir()):
         if not overwrite:
             raise error(f"{what} {path} already exists and is not empty; {hint}")
         if not ours(path):
