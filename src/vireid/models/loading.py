@@ -1,10 +1,11 @@
-"""Reading a checkpoint into a ready model: the one place that knows vireid's checkpoint format.
+"""Reading a checkpoint into a ready model: the one place that knows the checkpoint formats.
 
 Training (resume), feature extraction, evaluation and inference all load models through here, so that
 loading a model never imports the trainer. A run directory holds ``last.pt`` (the resumable training
 state) and ``model.pt`` (the selected model); both are ``torch.save`` dicts with a ``format`` header,
-the ``model`` state dict, the ``config`` and ``num_classes``. Checkpoints are pickles: load only files
-you trust (your own runs).
+the ``model`` state dict, the ``config`` and ``num_classes``. ``load_model`` also reads the authors'
+released checkpoint (``model_best.pth.tar``; ``vireid.models.released``), recognised from its contents.
+Checkpoints are pickles: load only files you trust.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from vireid.errors import CheckpointError, ConfigError
 
 CHECKPOINT_FORMAT = "vireid-checkpoint"
 FORMAT_VERSION = 1
+FORMATS = ("auto", "vireid", "released")  # what ``load_model(format=...)`` accepts
 LAST = "last.pt"
 MODEL = "model.pt"
 
@@ -120,15 +122,43 @@ def model_from_state(state: dict[str, Any], source: str | os.PathLike) -> tuple[
     return model.eval(), config
 
 
+def detect_format(state: Any, source: str | os.PathLike) -> str:
+    """``"vireid"`` or ``"released"`` from a loaded checkpoint's contents; CheckpointError if neither."""
+    from vireid.models.released import is_released_checkpoint
+
+    if is_vireid_checkpoint(state):
+        return "vireid"
+    if is_released_checkpoint(state):
+        return "released"
+    raise CheckpointError(
+        f"{source} is neither a vireid checkpoint (no '{CHECKPOINT_FORMAT}' header) nor the released "
+        "model's format ({'model': state dict of ft_net})"
+    )
+
+
 def load_model(
-    checkpoint: str | os.PathLike, device: torch.device | str = "cpu"
+    checkpoint: str | os.PathLike, device: torch.device | str = "cpu", format: str = "auto"
 ) -> tuple[nn.Module, Config, dict[str, Any]]:
     """The model a checkpoint (file or run directory) holds, in eval mode on ``device``, with its Config
-    and the checkpoint's contents."""
+    and the checkpoint's contents.
+
+    ``format``: ``auto`` (recognised from the contents), ``vireid`` or ``released`` (the authors'
+    ``model_best.pth.tar``, keys with or without ``module.``; its Config is the ``sysu_vd_released``
+    recipe, which makes extraction give the release's 8192-d feature with its PIL preprocessing).
+    """
+    from vireid.models.released import is_released_checkpoint, model_from_released
     from vireid.utils.device import resolve_device
 
+    if format not in FORMATS:
+        raise ConfigError(f"--format: expected one of {', '.join(FORMATS)}, got {format!r}")
     path = resolve_checkpoint(checkpoint)
-    state = load_checkpoint(path, map_location="cpu")
-    model, config = model_from_state(state, path)
+    state = read_checkpoint_file(path, map_location="cpu")
+    kind = detect_format(state, path) if format == "auto" else format
+    if kind == "released":
+        if not is_released_checkpoint(state):
+            raise CheckpointError(f"checkpoint {path} is not in the released model's format (--format released)")
+        model, config = model_from_released(state, path)
+    else:
+        model, config = model_from_state(check_vireid_checkpoint(state, path), path)
     model.to(resolve_device(device)).eval()
     return model, config, state
