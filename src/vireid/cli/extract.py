@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 
 from vireid.data.regdb import TRIALS
+from vireid.models.loading import FORMATS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("extract", help="extract a protocol's test features from a checkpoint",
                        description=__doc__.split(": ", 1)[1])
     p.add_argument("--checkpoint", required=True, help="checkpoint file, or a run directory (its model.pt)")
+    p.add_argument("--format", default="auto", choices=FORMATS,
+                   help="checkpoint format: auto (recognised from the contents, the default), vireid, or released "
+                        "(the authors' model_best.pth.tar)")
     p.add_argument("--dataset", required=True, choices=("sysu", "regdb"))
     p.add_argument("--root", required=True, help="dataset root (original layout; never written to)")
     p.add_argument("--trial", type=int, default=1, choices=TRIALS, help="RegDB trial (default 1)")
@@ -27,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from vireid.features.extract import extract_protocol
 
     fs = extract_protocol(args.checkpoint, args.dataset, args.root, trial=args.trial, flip=args.flip,
-                          device=args.device, batch_size=args.batch_size, out=args.out, progress=True)
+                          device=args.device, batch_size=args.batch_size, out=args.out, progress=True,
+                          format=args.format)
     print(f"{len(fs)} features of dimension {fs.dim} written to {args.out}")
     return 0

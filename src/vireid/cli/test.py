@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 from vireid.cli.evaluate import add_protocol_arguments, report
+from vireid.models.loading import FORMATS
 
 EPILOG = """\
 RegDB with --trial all: --checkpoint is the run directory of `vireid train --trial all` (its trial_<t>/
@@ -19,6 +20,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("test", help="extract features from a checkpoint and evaluate them", description=__doc__.split(": ", 1)[1],
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True, help="checkpoint file or run directory (RegDB all: see below)")
+    p.add_argument("--format", default="auto", choices=FORMATS,
+                   help="checkpoint format: auto (recognised from the contents, the default), vireid, or released "
+                        "(the authors' model_best.pth.tar)")
     p.add_argument("--dataset", required=True, choices=("sysu", "regdb"))
     p.add_argument("--root", required=True, help="dataset root (original layout)")
     add_protocol_arguments(p, trial_default=1)
@@ -53,7 +57,7 @@ def _test(args: argparse.Namespace, features_to: str | None) -> int:
         args.checkpoint, args.dataset, args.root, trial=args.trial, mode=args.mode, shots=args.shots,
         sampling=args.sampling, direction=args.direction, normalize=args.normalize, rerank=args.rerank,
         flip=args.flip, device=args.device, batch_size=args.batch_size, save_features_to=features_to,
-        progress=True,
+        progress=True, format=args.format,
     )
     report(result, args.json, checkpoint=str(args.checkpoint))
     if args.report is not None:

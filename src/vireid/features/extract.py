@@ -110,14 +110,16 @@ def extract_protocol(
     out: str | os.PathLike | None = None,
     progress: bool = False,
     ctx: Any = None,
+    format: str = "auto",
 ) -> FeatureSet:
     """Features of the protocol's images from a checkpoint; ``flip``/``batch_size`` default to its config.
 
-    With ``out`` the set is also written (atomically, rank 0 only) as a features ``.npz``.
+    ``format``: the checkpoint's format (``auto``, ``vireid``, ``released``; see ``load_model``). With
+    ``out`` the set is also written (atomically, rank 0 only) as a features ``.npz``.
     """
     records = protocol_records(dataset, root, trial)  # a bad root fails here, before a model is loaded
     dev = resolve_device(device) if ctx is None else ctx.device
-    model, config, _ = load_model(checkpoint, dev)
+    model, config, _ = load_model(checkpoint, dev, format=format)
     fs = extract_features(
         model, records, root, config.data, device=dev,
         batch_size=batch_size or config.test.batch_size,

@@ -56,9 +56,11 @@ def evaluate_checkpoint(
     batch_size: int | None = None,
     save_features_to: str | os.PathLike | None = None,
     progress: bool = False,
+    format: str = "auto",
 ) -> ProtocolResult:
     """Extract and score; ``save_features_to`` keeps the features (RegDB all: one file per trial,
-    ``{trial}`` in the name or ``_trial<t>`` added before the suffix)."""
+    ``{trial}`` in the name or ``_trial<t>`` added before the suffix); ``format``: the checkpoint's
+    format (``auto``, ``vireid`` or ``released``, see ``vireid.models.loading.load_model``)."""
     from vireid.evaluation.protocols import (
         check_regdb_protocol,
         check_sysu_protocol,
@@ -66,7 +68,8 @@ def evaluate_checkpoint(
         evaluate_sysu,
     )
 
-    kw: dict[str, Any] = {"flip": flip, "device": device, "batch_size": batch_size, "progress": progress}
+    kw: dict[str, Any] = {"flip": flip, "device": device, "batch_size": batch_size, "progress": progress,
+                          "format": format}
     # Refuse bad options and trees (e.g. official sampling on a tree rand_perm_cam.mat does not fit)
     # before the minutes of feature extraction, not after.
     if dataset == "sysu":
