@@ -9,10 +9,7 @@ with and without the ``module.`` prefix of a DataParallel save) and read with ``
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,35 +20,8 @@ from vireid.errors import CheckpointError
 from vireid.models.loading import load_model
 from vireid.models.released import model_from_released
 
-ORACLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "released-vd"
-pytestmark = pytest.mark.skipif(not ORACLE.is_dir(), reason=f"the oracle folder {ORACLE} is not here")
 ORDER = [("I", "grey"), ("S", "grey"), ("V", "raw"), ("S", "raw")]  # the release's concatenation order
 TOL = 1e-5
-
-
-def _fill(index: int, key: str, shape: list[int], dtype: str) -> torch.Tensor:
-    """The oracle README's deterministic value of manifest entry ``index``."""
-    if dtype == "int64":
-        return torch.zeros(shape, dtype=torch.int64)
-    r = torch.randn(shape, generator=torch.Generator().manual_seed(1000 + index), dtype=torch.float64)
-    last = key.rsplit(".", 1)[1]
-    if last == "running_var":
-        value = 1 + 0.25 * r.abs()
-    elif last in ("running_mean", "bias"):
-        value = 0.05 * r
-    elif last == "gamma":
-        value = 0.1 * r
-    elif len(shape) <= 1:
-        value = 1 + 0.05 * r
-    else:
-        value = r * math.sqrt(1 / math.prod(shape[1:]))
-    return value.float()
-
-
-@pytest.fixture(scope="module")
-def released_state_dict() -> dict[str, torch.Tensor]:
-    manifest = json.loads((ORACLE / "state_dict_manifest.json").read_text())
-    return {key: _fill(i, key, shape, dtype) for i, (key, shape, dtype) in enumerate(manifest)}
 
 
 @pytest.fixture(scope="module", params=["plain", "module."])
@@ -67,11 +37,11 @@ def loaded(request, released_state_dict, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def outputs(loaded):
+def outputs(loaded, oracle_dir):
     """One ``model.extract`` pass over the 4 inputs (the public path), the observations v it computed
     captured in call order (the release's: I-grey, S-grey, V-raw, S-raw), and from them z and logits."""
     model, _ = loaded
-    x = torch.from_numpy(np.load(ORACLE / "input.npy"))
+    x = torch.from_numpy(np.load(oracle_dir / "input.npy"))
     calls: list[tuple[str, torch.Tensor]] = []
     hooks = [model.heads[b].register_forward_hook(lambda _m, _i, out, b=b: calls.append((b, out[1])))
              for b in ("V", "I", "S")]
@@ -87,28 +57,28 @@ def outputs(loaded):
     return F.normalize(feats, dim=1), torch.cat(zs, dim=1), torch.cat(logits, dim=1)
 
 
-def test_features_match_the_release(loaded, outputs):
+def test_features_match_the_release(loaded, outputs, oracle_dir):
     model, config = loaded
     feats, _, _ = outputs
     assert config.model.feature == "released_concat" and model.feature_dim == 8192
-    assert np.abs(feats.numpy() - np.load(ORACLE / "expected_features.npy")).max() < TOL
+    assert np.abs(feats.numpy() - np.load(oracle_dir / "expected_features.npy")).max() < TOL
 
 
-def test_features_one_image_at_a_time_whatever_the_modality(loaded, outputs, request):
+def test_features_one_image_at_a_time_whatever_the_modality(loaded, oracle_dir, request):
     if "module." in request.node.name:
         pytest.skip("the same model as the plain-key variant: once is enough")
     model, _ = loaded
-    x = torch.from_numpy(np.load(ORACLE / "input.npy"))
+    x = torch.from_numpy(np.load(oracle_dir / "input.npy"))
     one = torch.cat([model.extract(x[i : i + 1], torch.ones(1, dtype=torch.long)) for i in (0, 3)])
-    expected = np.load(ORACLE / "expected_features.npy")[[0, 3]]
+    expected = np.load(oracle_dir / "expected_features.npy")[[0, 3]]
     assert np.abs(F.normalize(one, dim=1).numpy() - expected).max() < TOL
 
 
-def test_representations_and_logits_match_the_release(outputs):
+def test_representations_and_logits_match_the_release(outputs, oracle_dir):
     _, z, logits = outputs
     assert z.shape == (4, 2048) and logits.shape == (4, 1580)
-    assert np.abs(z.numpy() - np.load(ORACLE / "expected_representations.npy")).max() < TOL
-    assert np.abs(logits.numpy() - np.load(ORACLE / "expected_z_logits.npy")).max() < TOL
+    assert np.abs(z.numpy() - np.load(oracle_dir / "expected_representations.npy")).max() < TOL
+    assert np.abs(logits.numpy() - np.load(oracle_dir / "expected_z_logits.npy")).max() < TOL
 
 
 def test_the_release_config_reproduces_its_extraction(loaded):
