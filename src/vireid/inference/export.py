@@ -152,7 +152,8 @@ def run_exported(path: str | os.PathLike, fmt: str, inputs: tuple[torch.Tensor, 
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         names = [i.name for i in session.get_inputs()]
         return session.run(None, {n: t.numpy() for n, t in zip(names, inputs, strict=True)})[0]
-    module = torch.jit.load(str(path), map_location="cpu")
+    with _quiet():  # torch.jit.load's deprecation notice
+        module = torch.jit.load(str(path), map_location="cpu")
     with torch.no_grad():
         return module(*inputs).numpy()
 
