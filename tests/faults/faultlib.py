@@ -6,6 +6,7 @@ takes a few seconds; the decoded-image cache is on (so its build can be interrup
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -35,14 +36,45 @@ def cli_env(cache_dir: Path | None = None, **extra: str) -> dict[str, str]:
     return env
 
 
-def vireid_cmd(*args: str) -> list[str]:
+KILLER = Path(__file__).with_name("killer.py")
+
+
+def vireid_cmd(*args: str, kill: tuple[str, ...] = ()) -> list[str]:
+    """``python -m vireid ARGS``, or with ``kill`` specs the same command under killer.py (which SIGKILLs
+    it at the point the specs name)."""
+    if kill:
+        return [sys.executable, str(KILLER), *kill, "--", *args]
     return [sys.executable, "-m", "vireid", *args]
 
 
-def run_vireid(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run ``vireid ARGS`` to the end (the timeout only guards against a hang)."""
-    return subprocess.run(vireid_cmd(*args), env=env if env is not None else cli_env(), capture_output=True,
-                          text=True, timeout=timeout)
+def run_vireid(
+    *args: str, kill: tuple[str, ...] = (), env: dict[str, str] | None = None, timeout: float = 600,
+) -> subprocess.CompletedProcess:
+    """Run ``vireid ARGS`` to the end or to its injected kill (the timeout only guards against a hang)."""
+    return subprocess.run(vireid_cmd(*args, kill=kill), env=env if env is not None else cli_env(),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def error_line(proc: subprocess.CompletedProcess) -> str:
+    """The one line a failed command printed (asserting it is one line, without a traceback)."""
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    return lines[0]
+
+
+def train_args(root: Path, out: Path, *extra: str, resume: bool = False) -> list[str]:
+    """``vireid train`` of the tiny recipe on ``root`` into ``out``."""
+    return ["train", "--config", "sysu_vd", *TINY, *extra, "--data-root", str(root), "--output", str(out),
+            *(["--resume"] if resume else [])]
+
+
+def log_records(run_dir: Path) -> list[tuple]:
+    """The metrics log without its timings: (kind, epoch, step, loss, validation)."""
+    out = []
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        out.append((r["kind"], r["epoch"], r.get("step"), r["loss"], r.get("val")))
+    return out
 
 
 def model_state(path: Path) -> dict[str, torch.Tensor]:
