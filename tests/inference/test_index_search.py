@@ -154,3 +154,11 @@ def test_interrupted_index_resumes(ckpt, gallery_dir, tmp_path, monkeypatch):
     assert summary.resumed == 2 and not Path(f"{out}.parts").exists()
     assert summary.index.paths == clean.paths
     np.testing.assert_allclose(summary.index.feats, clean.feats, atol=1e-5)
+
+
+def test_a_layout_subfolder_keeps_identities(ckpt, gallery_dir, tmp_path):
+    """Indexing SYSU/cam1 itself: the relative paths are PPPP/file, the identity comes from the full path."""
+    model = ReIDModel.load(ckpt, device="cpu")
+    index = build_index(model, gallery_dir / "cam1", tmp_path / "cam1.npz", progress=False).index
+    assert all(p.count("/") == 1 for p in index.paths)
+    assert (index.cameras == 1).all() and [int(p.split("/")[0]) for p in index.paths] == index.pids.tolist()

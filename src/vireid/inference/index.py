@@ -4,8 +4,9 @@
 (recursive, any layout) and writes ``out`` (``.npz``, atomically) with:
 
 - ``paths``: POSIX paths relative to ``images_dir``; ``feats``: float32 N x D, L2-normalised;
-- ``pids``/``cameras``: the person id and camera where a path follows the SYSU-MM01 (``camC/PPPP/f``) or
-  RegDB (``Visible|Thermal/<id>/f``) layout, else -1; ``modality``: 0 visible, 1 infrared;
+- ``pids``/``cameras``: the person id and camera where a path (the folder's included, so ``--images
+  SYSU/cam1`` works) ends in the SYSU-MM01 (``camC/PPPP/f``) or RegDB (``Visible|Thermal/<id>/f``) layout,
+  else -1; ``modality``: 0 visible, 1 infrared;
 - ``meta``: JSON with the checkpoint's identity (SHA-256, path, model, feature, dimension, config), the
   folder, the modality option, the images skipped and why.
 
@@ -228,7 +229,7 @@ def build_index(
     if chunk_size < 1:
         raise GalleryIndexError(f"chunk_size: expected a positive integer, got {chunk_size}")
     paths = listing.paths
-    ids = [path_identity(p) for p in paths]
+    ids = [path_identity(root / p) for p in paths]  # the folder may itself be a layout folder (cam1/)
     parts_dir = Path(f"{out}.parts")
     manifest = {"format": PARTS_FORMAT, "sha256": model.sha256, "root": str(root.resolve()),
                 "listing": _listing_key(root, paths), "modality": modality, "chunk_size": chunk_size,
