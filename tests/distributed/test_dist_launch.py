@@ -3,39 +3,17 @@ and a dead or stuck peer ending the job with an error instead of a hang."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import dist_workers as W  # tests/distributed is on sys.path (pytest prepend import mode)
 import pytest
 import torch
+from launch import run_torchrun
 from torch import nn
-
-WORKERS = Path(__file__).with_name("dist_workers.py")
-JOB_LIMIT_S = 120  # a hung job fails the test instead of hanging the suite
-
-
-def run_torchrun(
-    scenario: str, out: Path, timeout_s: float, nproc: int = 2
-) -> tuple[subprocess.CompletedProcess, float]:
-    """``torchrun --standalone`` (a free port is chosen by the rendezvous) on the worker script."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(name, None)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
-    cmd += [str(WORKERS), scenario, str(out), str(timeout_s)]
-    start = time.monotonic()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=JOB_LIMIT_S)
-    return proc, time.monotonic() - start
 
 
 @pytest.fixture(scope="module")
 def records(tmp_path_factory) -> list[dict]:
     out = tmp_path_factory.mktemp("collectives")
-    proc, _ = run_torchrun("collectives", out, timeout_s=60)
+    proc = run_torchrun("collectives", out, timeout_s=60)
     assert proc.returncode == 0, proc.stderr[-4000:]
     recs = [torch.load(out / f"rank{r}.pt", weights_only=False) for r in range(2)]
     for rec in recs:
@@ -140,22 +118,24 @@ def test_find_unused_parameters_averages_the_used_branch(records):
         torch.testing.assert_close(rec["unused_branch"], net.state_dict())
 
 
-def test_a_dead_peer_fails_the_job_quickly(tmp_path):
-    proc, wall = run_torchrun("dead_peer", tmp_path, timeout_s=20)
+def test_a_dead_peer_fails_the_job_with_an_error(tmp_path):
+    """Rank 0 gets an error naming a dead peer (not a timeout: the job's timeout is 600 s, far beyond the
+    test's guard), and torchrun names the process that died."""
+    proc = run_torchrun("dead_peer", tmp_path, timeout_s=600)
     assert proc.returncode != 0
-    elapsed, message = (tmp_path / "rank0_error.txt").read_text().split("\n", 1)
-    assert float(elapsed) < 20  # an error, not a wait for the timeout
+    message = (tmp_path / "rank0_error.txt").read_text().split("\n", 1)[1]
     assert message.startswith("rank 0/2: all_reduce failed; a peer process probably died")
-    assert "exitcode  : 3" in proc.stderr  # torchrun names the process that died
-    assert wall < JOB_LIMIT_S
+    # gloo saw the peer's connection go, rather than waiting for it
+    assert "Connection closed by peer" in message or "Connection reset by peer" in message
+    assert "exitcode  : 3" in proc.stderr
 
 
 def test_a_stuck_peer_times_out_and_is_named(tmp_path):
-    proc, _ = run_torchrun("stuck_peer", tmp_path, timeout_s=2)
+    proc = run_torchrun("stuck_peer", tmp_path, timeout_s=2)
     assert proc.returncode != 0
-    elapsed, message = (tmp_path / "rank0_error.txt").read_text().split("\n", 1)
-    assert 1.5 <= float(elapsed) < 15
-    assert "barrier failed" in message and "Ranks 1 failed to pass monitoredBarrier" in message
+    message = (tmp_path / "rank0_error.txt").read_text().split("\n", 1)[1]
+    assert "barrier failed" in message and "did not answer within 2s" in message
+    assert "Ranks 1 failed to pass monitoredBarrier" in message
 
 
 def test_reference_net_has_batchnorm():

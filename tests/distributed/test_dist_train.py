@@ -5,7 +5,6 @@ both processes share (each extracts half the images)."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -14,11 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 from dist_train import state_hashes
+from launch import run_torchrun, torchrun_env
 
 from vireid.data.synthvi import generate
 
 TRAIN_SCRIPT = Path(__file__).with_name("dist_train.py")
-JOB_LIMIT_S = 240
+JOB_LIMIT_S = 300  # a guard only
 P = 2  # identities per batch PER PROCESS
 
 TINY = """\
@@ -57,13 +57,6 @@ train:
 """
 
 
-def _env() -> dict[str, str]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(name, None)
-    return env
-
-
 def _records(record_dir: Path, world_size: int) -> list[dict]:
     return [json.loads((record_dir / f"rank{r}.json").read_text()) for r in range(world_size)]
 
@@ -79,7 +72,7 @@ def two_process_run(tmp_path_factory) -> dict:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     cmd += [f"--log-dir={log_dir}", "--redirects=3", str(TRAIN_SCRIPT), str(record_dir)]
     cmd += ["train", "--config", str(config), "--data-root", str(root), "--output", str(run_dir)]
-    proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=JOB_LIMIT_S)
+    proc = subprocess.run(cmd, env=torchrun_env(), capture_output=True, text=True, timeout=JOB_LIMIT_S)
     logs = {}
     for rank in range(2):
         (folder,) = log_dir.glob(f"*/attempt_0/{rank}")
@@ -173,7 +166,7 @@ def test_resume_with_a_different_number_of_processes(two_process_run, tmp_path):
     record_dir.mkdir()
     cmd = [sys.executable, str(TRAIN_SCRIPT), str(record_dir), "train", "--output", str(run_dir), "--resume"]
     cmd += ["--data-root", str(two_process_run["root"]), "train.epochs=2"]
-    proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=JOB_LIMIT_S)
+    proc = subprocess.run(cmd, env=torchrun_env(), capture_output=True, text=True, timeout=JOB_LIMIT_S)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (record,) = _records(record_dir, 1)
     assert record["world_size"] == 1
@@ -188,8 +181,6 @@ def test_a_stop_or_a_nan_on_one_process_stops_every_process_at_the_same_step(two
     """Ctrl-C reaching rank 1 only (after its first step), then a NaN loss on rank 1 only (first step of
     epoch 2): both ranks stop together instead of one waiting in DDP's all-reduce until the timeout. The
     same job then runs RegDB ``--trial all --overwrite`` over an earlier run."""
-    from test_dist_launch import run_torchrun
-
     (tmp_path / "synthvi").symlink_to(two_process_run["root"])
     config = TINY.format(p=P, cache=two_process_run["base"] / "cache").replace("val_split: 2", "val_split: none")
     (tmp_path / "tiny.yaml").write_text(config)
@@ -197,7 +188,7 @@ def test_a_stop_or_a_nan_on_one_process_stops_every_process_at_the_same_step(two
     (tmp_path / "trials").mkdir()  # an earlier run of ours, to be replaced
     (tmp_path / "trials" / "config.yaml").write_text("old\n")
     (tmp_path / "trials" / "stale.txt").write_text("old\n")
-    proc, _ = run_torchrun("trainer_faults", tmp_path, timeout_s=30)
+    proc = run_torchrun("trainer_faults", tmp_path, timeout_s=30)
     assert proc.returncode == 0, proc.stderr[-4000:]
     recs = [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(2)]
     assert [r["stop"] for r in recs] == [[0, 1], [0, 1]]  # both after step 1 of epoch 1
