@@ -25,7 +25,8 @@ class LossConfig:
     only: the release's VCD call has no temperature).
     ``beta`` weighs KL(q(z|v) || N(0, I)) in the ``ib`` model only; VSD / VCD / VML apply to ``vd`` only.
     ``metric_feature``: the feature the metric loss sees, ``neck`` (post-BN; released) or ``pooled``
-    (pre-BN, the BNNeck convention); None = ``neck`` for vd/ib, ``pooled`` for the baseline (ours).
+    (pre-BN, the BNNeck convention); None = ``neck`` for vd/ib, ``pooled`` for the baseline (ours, as
+    AGW's triplet; a recorded choice, see docs/released.md).
     """
 
     ce_weight: float = 1.0  # released

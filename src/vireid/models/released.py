@@ -137,7 +137,7 @@ def read_released_state(obj: Any, source: str | os.PathLike) -> tuple[dict[str, 
     mapped: dict[str, torch.Tensor] = {}
     unknown: list[str] = []
     for key, value in sd.items():
-        if key in ignored:
+        if key.startswith(IGNORED_PREFIXES):
             continue
         ours = to_vireid_key(key)
         if ours is None:
