@@ -4,6 +4,7 @@ per-query reference."""
 from __future__ import annotations
 
 import random
+from importlib import resources
 
 import numpy as np
 import pytest
@@ -85,7 +86,9 @@ def test_official_sampling_reads_rand_perm_cam(perm):
 
 def test_official_sizes_of_the_real_protocol(perm):
     """protocols.md §5 real-data counts: 3,803 queries; galleries 301 / 112 / 3,010 / 1,120."""
-    ids = read_mat_ids("src/vireid/resources/sysu-mm01/test_id.mat")
+    ref = resources.files("vireid") / "resources" / "sysu-mm01" / "test_id.mat"
+    with resources.as_file(ref) as path:  # the package's own copy, whatever the working directory
+        ids = read_mat_ids(path)
     counts = {(c, p): perm[c - 1][p - 1].shape[1] for c in range(1, 7) for p in ids if perm[c - 1][p - 1].shape[1]}
     assert sum(n for (c, _), n in counts.items() if c in INFRARED_CAMERAS) == 3803
     for mode, shots, size in (("all", 1, 301), ("all", 10, 3010), ("indoor", 1, 112), ("indoor", 10, 1120)):
