@@ -79,13 +79,18 @@ class ReIDModel:
         self.transform = build_test_transform(config.data)
 
     @classmethod
-    def load(cls, checkpoint: str | os.PathLike, device: torch.device | str = "auto") -> ReIDModel:
-        """The model a checkpoint file or run directory holds, on ``device`` (``auto``: CUDA if present)."""
+    def load(cls, checkpoint: str | os.PathLike, device: torch.device | str = "auto",
+             format: str = "auto") -> ReIDModel:
+        """The model a checkpoint file or run directory holds, on ``device`` (``auto``: CUDA if present).
+
+        ``format``: ``auto`` (recognised from the contents), ``vireid`` or ``released`` (the authors'
+        ``model_best.pth.tar``: its 8192-d feature with its PIL preprocessing), as ``load_model`` reads them.
+        """
         from vireid.models.loading import load_model, resolve_checkpoint
 
         path = resolve_checkpoint(checkpoint)
         dev = resolve_device(device)
-        network, config, _ = load_model(path, dev)
+        network, config, _ = load_model(path, dev, format=format)
         return cls(network, config, checkpoint=path, device=dev)
 
     # ---- inspection ---------------------------------------------------------------------------------
