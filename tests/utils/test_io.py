@@ -55,3 +55,30 @@ def test_output_dir_refusals_keep_the_users_files(tmp_path):
     (theirs / "MARK").write_text("")
     check(theirs, overwrite=True)                      # ours: may be replaced
     assert (theirs / "keep.txt").read_text() == "x"    # the check itself never deletes
+
+
+def test_a_device_error_is_a_one_line_output_error_and_keeps_the_file(tmp_path):
+    import errno
+
+    from vireid.errors import OutputError
+
+    target = tmp_path / "result.json"
+    atomic_write_text(target, "old")
+    with pytest.raises(OutputError, match=r"could not write result file .*result.json: No space left on device; "
+                                          r"the previous result file is intact"), \
+            atomic_path(target, what="result file") as tmp:
+        tmp.write_text("half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert target.read_text() == "old" and os.listdir(tmp_path) == ["result.json"]
+    with pytest.raises(OutputError, match="nothing was written"), atomic_path(tmp_path / "new.json"):
+        raise OSError(errno.EROFS, "Read-only file system")
+    assert os.listdir(tmp_path) == ["result.json"]
+
+
+def test_a_folder_that_cannot_be_created_is_an_output_error(tmp_path):
+    from vireid.errors import OutputError
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputError, match=r"could not write .*file/out.json"), \
+            atomic_path(tmp_path / "file" / "out.json"):
+        pass
