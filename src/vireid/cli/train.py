@@ -52,7 +52,8 @@ def _resume_config(out: Path) -> Path:
     for candidate in (out / "config.yaml", out / "trial_1" / "config.yaml"):
         if candidate.is_file():
             return candidate
-    raise ConfigError(f"--resume without --config: {out} holds no config.yaml to resume from")
+    raise ConfigError(f"--resume without --config: {out} holds no config.yaml to resume from (a run killed "
+                      "before it wrote one starts afresh: pass its --config again)")
 
 
 def run(args: argparse.Namespace) -> int:
