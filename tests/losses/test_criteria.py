@@ -32,7 +32,7 @@ PAPER_ROWS = {"V": [0, 1, 4, 5], "I": [2, 3, 6, 7], "S": list(range(8))}
 def test_vd_terms_and_total():
     cfg = LossConfig()
     terms = build_criterion(cfg, ModelConfig(), 3)(_outputs(PAPER_ROWS), LABELS, MODALITY)
-    assert set(terms) == {"loss", "ce", "metric", "vsd", "vcd", "vml"}
+    assert set(terms) == {"loss", "ce", "metric", "vsd", "vcd", "vml", "z_std"}
     expected = terms["ce"] + terms["metric"] + 2 * terms["vsd"] + 2 * terms["vcd"] + 2 * terms["vml"]
     assert terms["loss"].item() == pytest.approx(expected.item(), rel=1e-6)
     out = _outputs(PAPER_ROWS)
@@ -42,6 +42,18 @@ def test_vd_terms_and_total():
     assert terms["vml"].item() == pytest.approx(vml(z[vis], z[ir]).item(), rel=1e-6)
     expected_vsd = vsd(out["V/v_logits"], out["V/z_logits"]) + vsd(out["I/v_logits"], out["I/z_logits"])
     assert terms["vsd"].item() == pytest.approx(expected_vsd.item(), rel=1e-6)
+    # the diagnostic: the mean std over the Gaussian branches (each branch's mean, then their mean)
+    z_std = torch.stack([out[f"{b}/std"].mean() for b in "VIS"]).mean()
+    assert terms["z_std"].item() == pytest.approx(z_std.item(), rel=1e-6)
+
+
+def test_vd_prior_switch_adds_the_ib_kl_term():
+    out = _outputs(PAPER_ROWS)
+    plain = build_criterion(LossConfig(), ModelConfig(), 3)(out, LABELS, MODALITY)
+    prior = build_criterion(LossConfig(prior_weight=0.5), ModelConfig(), 3)(out, LABELS, MODALITY)
+    kl = sum(gaussian_kl_to_standard_normal(out[f"{b}/mu"], out[f"{b}/std"]) for b in "VIS")
+    assert "kl" not in plain and prior["kl"].item() == pytest.approx(kl.item(), rel=1e-6)
+    assert prior["loss"].item() == pytest.approx((plain["loss"] + 0.5 * kl).item(), rel=1e-6)
 
 
 def test_vd_released_routing_pairs_each_image_with_its_greyscale():
@@ -96,7 +108,7 @@ def test_vd_rejects_batches_that_break_the_pair_contract():
 def test_ib_terms():
     out = _outputs(PAPER_ROWS)
     terms = build_criterion(LossConfig(beta=0.1), ModelConfig(name="ib"), 3)(out, LABELS, MODALITY)
-    assert set(terms) == {"loss", "ce", "metric", "kl"}
+    assert set(terms) == {"loss", "ce", "metric", "kl", "z_std"}
     kl = sum(gaussian_kl_to_standard_normal(out[f"{b}/mu"], out[f"{b}/std"]) for b in "VIS")
     assert terms["kl"].item() == pytest.approx(kl.item(), rel=1e-6)
     assert terms["loss"].item() == pytest.approx((terms["ce"] + terms["metric"] + 0.1 * kl).item(), rel=1e-6)

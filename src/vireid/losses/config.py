@@ -23,7 +23,8 @@ class LossConfig:
     keep their scale when T changes (no effect at the default T = 1). ``kl_numerics: released``
     reproduces the released ``F.kl_div(softmax(teacher), softmax(student))`` call (no T^2, and T on VSD
     only: the release's VCD call has no temperature).
-    ``beta`` weighs KL(q(z|v) || N(0, I)) in the ``ib`` model only; VSD / VCD / VML apply to ``vd`` only.
+    ``beta`` weighs KL(q(z|v) || N(0, I)) in the ``ib`` model only; VSD / VCD / VML apply to ``vd`` only;
+    ``prior_weight`` adds the same KL term to ``vd`` (a switch: the paper's objective has none).
     ``metric_feature``: the feature the metric loss sees, ``neck`` (post-BN; released) or ``pooled``
     (pre-BN, the BNNeck convention); None = ``neck`` for vd/ib, ``pooled`` for the baseline (ours, as
     AGW's triplet; a recorded choice, see docs/released.md).
@@ -48,6 +49,9 @@ class LossConfig:
     temperature: float = 1.0  # released
     kl_numerics: Literal["correct", "released"] = "correct"  # paper
     beta: float = 1e-3  # ours, within Alemi et al.'s range (ib only)
+    # vd only: weight of the conventional IB's prior term KL(q(z|v) || N(0, I)) added to VD. The paper's
+    # objective has none (its bottleneck is Gaussian, but no term acts on the std): 0 = the paper.
+    prior_weight: float = 0.0
 
     def validate(self) -> None:
         """Raise a ConfigError naming the first invalid option."""
@@ -63,7 +67,8 @@ class LossConfig:
             raise ConfigError(f"loss.cml_eps: expected a positive number, got {self.cml_eps!r}")
         if self.temperature <= 0:
             raise ConfigError(f"loss.temperature: expected a positive number, got {self.temperature!r}")
-        for name in ("ce_weight", "metric_weight", "vsd_weight", "vcd_weight", "vml_weight", "cml_weight", "beta", "margin"):
+        for name in ("ce_weight", "metric_weight", "vsd_weight", "vcd_weight", "vml_weight", "cml_weight", "beta",
+                     "prior_weight", "margin"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"loss.{name}: expected a non-negative number, got {getattr(self, name)!r}")
         unknown = set(self.branch_weights) - {"V", "I", "S"}

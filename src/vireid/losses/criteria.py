@@ -8,10 +8,14 @@ every other key is one term, unweighted, for logging:
   pairs; with released routing over each image's raw/greyscale pair, as the released code does; the
   shared branch's ce and metric there are the mean over its two separate calls, raw and grey).
   ``loss = ce_w ce + metric_w metric + vsd_w vsd + vcd_w vcd + vml_w vml`` (+ ``cml_w cml``, the
-  released Sinkhorn term between p(y|v_V) and p(y|v_I), logged only when its weight is not 0).
+  released Sinkhorn term between p(y|v_V) and p(y|v_I), and ``prior_weight kl``, the conventional IB's
+  prior term, each logged only when its weight is not 0).
 - ``ib``: ``ce``, ``metric`` as above and ``kl`` = sum over branches of KL(q(z|v) || N(0, I));
   ``loss = ce_w ce + metric_w metric + beta kl``.
 - ``baseline``: ``ce`` and ``metric`` on its single branch; ``loss = ce_w ce + metric_w metric``.
+
+With a Gaussian bottleneck (vd, ib) the diagnostic ``z_std`` (mean standard deviation of q(z|v)) is logged
+too; it is not part of the loss.
 """
 
 from __future__ import annotations
@@ -134,10 +138,30 @@ class VDCriterion(ReidCriterion):
         else:
             terms["vcd"] = terms["vml"] = zero
         weights = {"vsd": c.vsd_weight, "vcd": c.vcd_weight, "vml": c.vml_weight}
+        if c.prior_weight:
+            terms["kl"] = prior_kl(outputs, self.branches, zero)
+            weights["kl"] = c.prior_weight
         if c.cml_weight and "V/rows" in outputs and "I/rows" in outputs:
             terms["cml"] = sinkhorn_cml(outputs["I/v_logits"], outputs["V/v_logits"], eps=c.cml_eps)
             weights["cml"] = c.cml_weight
-        return {"loss": self.total(terms, weights), **terms}
+        return {"loss": self.total(terms, weights), **terms, **bottleneck_std(outputs, self.branches)}
+
+
+def prior_kl(outputs: dict[str, Tensor], branches: tuple[str, ...], zero: Tensor) -> Tensor:
+    """``sum_b KL(q(z_b|v_b) || N(0, I))`` over the branches with a Gaussian bottleneck."""
+    kl = zero
+    for b in branches:
+        if f"{b}/std" in outputs:
+            kl = kl + gaussian_kl_to_standard_normal(outputs[f"{b}/mu"], outputs[f"{b}/std"])
+    return kl
+
+
+def bottleneck_std(outputs: dict[str, Tensor], branches: tuple[str, ...]) -> dict[str, Tensor]:
+    """``z_std``: the mean standard deviation of q(z|v) over the Gaussian branches' rows and dimensions (a
+    diagnostic, not a loss term: how much the sampled z differs from its mean); empty without a Gaussian
+    bottleneck."""
+    stds = [outputs[f"{b}/std"].detach().float().mean() for b in branches if f"{b}/std" in outputs]
+    return {"z_std": torch.stack(stds).mean()} if stds else {}
 
 
 class IBCriterion(ReidCriterion):
@@ -145,12 +169,8 @@ class IBCriterion(ReidCriterion):
 
     def forward(self, outputs: dict[str, Tensor], labels: Tensor, modality: Tensor) -> dict[str, Tensor]:
         terms = self.reid_terms(outputs, labels, modality)
-        kl = terms["ce"].new_zeros(())
-        for b in self.branches:
-            if f"{b}/std" in outputs:
-                kl = kl + gaussian_kl_to_standard_normal(outputs[f"{b}/mu"], outputs[f"{b}/std"])
-        terms["kl"] = kl
-        return {"loss": self.total(terms, {"kl": self.cfg.beta}), **terms}
+        terms["kl"] = prior_kl(outputs, self.branches, terms["ce"].new_zeros(()))
+        return {"loss": self.total(terms, {"kl": self.cfg.beta}), **terms, **bottleneck_std(outputs, self.branches)}
 
 
 CRITERIA: dict[str, type[ReidCriterion]] = {"vd": VDCriterion, "ib": IBCriterion, "baseline": BaselineCriterion}
