@@ -19,6 +19,7 @@ and the largest difference measured between the exported model and PyTorch.
 from __future__ import annotations
 
 import copy
+import io
 import os
 import warnings
 from collections.abc import Iterator
@@ -184,16 +185,21 @@ def export_model(
     check_inputs = _sample_inputs(model, 5, 1, with_modality)
     reference = _pytorch_reference(network, model.flip, check_inputs, VISIBLE if fixed is None else fixed)
     suffix = ".onnx" if fmt == "onnx" else ".pt"
+    # Serialised in memory, then written by Python: a full disk is then an OSError (a one-line OutputError
+    # from atomic_path), not an opaque error from inside the exporters' C++ writers.
+    buffer = io.BytesIO()
+    with _quiet(), torch.no_grad():
+        if fmt == "onnx":
+            axes = {n: {0: "batch"} for n in [*names, "features"]}
+            torch.onnx.export(graph, trace_inputs, buffer, dynamo=False, input_names=names,
+                              output_names=["features"], dynamic_axes=axes, opset_version=opset)
+        else:
+            torch.jit.save(torch.jit.trace(graph, trace_inputs, check_trace=False), buffer)
     try:
-        with atomic_path(out, suffix=suffix) as tmp:
+        with atomic_path(out, suffix=suffix, what="exported model") as tmp:
+            tmp.write_bytes(buffer.getbuffer())
+            del buffer
             with _quiet(), torch.no_grad():
-                if fmt == "onnx":
-                    axes = {n: {0: "batch"} for n in [*names, "features"]}
-                    torch.onnx.export(graph, trace_inputs, str(tmp), dynamo=False, input_names=names,
-                                      output_names=["features"], dynamic_axes=axes, opset_version=opset)
-                else:
-                    traced = torch.jit.trace(graph, trace_inputs, check_trace=False)
-                    torch.jit.save(traced, str(tmp))
                 got = run_exported(tmp, fmt, check_inputs)
             if got.shape != reference.shape:
                 raise ExportError(f"the exported model returned shape {got.shape}, PyTorch {reference.shape}")

@@ -92,7 +92,7 @@ def save_index(path: str | os.PathLike, index: GalleryIndex) -> Path:
     """Write ``index`` to ``path`` atomically (a failure leaves any previous file intact)."""
     path = Path(path)
     try:
-        with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as fh:
+        with atomic_path(path, suffix=".npz", what="index") as tmp, open(tmp, "wb") as fh:
             np.savez(fh, paths=np.asarray(index.paths, dtype=str), feats=np.asarray(index.feats, dtype=np.float32),
                      pids=np.asarray(index.pids, dtype=np.int64), cameras=np.asarray(index.cameras, dtype=np.int64),
                      modality=np.asarray(index.modality, dtype=np.int8), meta=np.asarray(json.dumps(index.meta)))
@@ -320,7 +320,7 @@ def _open_parts(parts_dir: Path, manifest: dict[str, Any], progress: bool) -> in
 def _save_part(path: Path, rows: list[int], feats: list[np.ndarray], mods: list[int], skipped_rows: list[int],
                skipped_msgs: list[str], dim: int) -> None:
     f = np.concatenate(feats) if feats else np.zeros((0, dim), np.float32)
-    with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as fh:
+    with atomic_path(path, suffix=".npz", what="index part") as tmp, open(tmp, "wb") as fh:
         np.savez(fh, rows=np.asarray(rows, np.int64), feats=f.astype(np.float32), modality=np.asarray(mods, np.int8),
                  skipped_rows=np.asarray(skipped_rows, np.int64), skipped_msgs=np.asarray(skipped_msgs, dtype=str))
 
