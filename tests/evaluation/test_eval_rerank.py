@@ -33,3 +33,25 @@ def test_accepts_tensors_and_checks_shapes():
     np.testing.assert_allclose(a, k_reciprocal_rerank(qg, qq, gg))
     with pytest.raises(ValueError, match="do not fit"):
         k_reciprocal_rerank(qg, qq, gg[:3, :3])
+
+
+def test_ties_fall_as_in_the_reference():
+    # duplicated features give equal distances: the neighbour lists must break ties by index (stable sort)
+    x = np.random.default_rng(3).standard_normal((12, 4)).astype(np.float32)
+    x = np.concatenate([x, x[:6], x[3:9]])
+    d = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
+    nq = 10
+    qg, qq, gg = d[:nq, nq:], d[:nq, :nq], d[nq:, nq:]
+    for k1, k2 in ((5, 3), (20, 6)):
+        np.testing.assert_allclose(k_reciprocal_rerank(qg, qq, gg, k1, k2), reference_rerank(qg, qq, gg, k1, k2),
+                                   atol=2e-6)
+
+
+def test_chunking_does_not_change_the_result(monkeypatch):
+    import vireid.evaluation.rerank as rr
+
+    qg, qq, gg = _blocks(40, 70, 8, 5)
+    whole = k_reciprocal_rerank(qg, qq, gg)
+    monkeypatch.setattr(rr, "_ROW_CHUNK", 500)  # a few rows at a time
+    monkeypatch.setattr(rr, "_JACCARD_CHUNK", 64)
+    np.testing.assert_allclose(k_reciprocal_rerank(qg, qq, gg), whole, atol=1e-7)
