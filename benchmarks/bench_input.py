@@ -1,8 +1,13 @@
-"""Benchmark of the training input pipeline: images/s at 288x144, decoding per sample vs the decoded-image cache.
+"""Benchmark of the training input pipeline at 288x144: images/s of the per-sample path (decode or cache, one
+augmentation call per image) against the batched path (one cache read and one augmentation pass per batch),
+for several loader worker counts.
 
-Builds a SYSU-MM01-layout tree in a temporary folder (with SynthVI when it is available, else with
-textured JPEGs written here), then times the training loader both ways, plus the cache build and SynthVI's
-generation speed. Run by hand:  python benchmarks/bench_input.py [--ids 60] [--workers 2] [--batches 30]
+Builds a SYSU-MM01-layout tree in a temporary folder (with SynthVI when it is available, else with textured
+JPEGs written here), then times the training loader each way. The per-sample path is the reference
+implementation the batched one is tested against (tests/data/test_batch_augment.py: same pixels); here it is
+run through the same sampler with torch's default collate, as the loader did before batching. Run by hand:
+
+    python benchmarks/bench_input.py [--ids 60] [--workers 0 1 2] [--batches 30] [--augment full]
 """
 
 from __future__ import annotations
@@ -11,14 +16,21 @@ import argparse
 import os
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
+from torch.utils.data import DataLoader, Dataset
 
 from vireid.data.config import AugmentConfig, DataConfig
 from vireid.data.loaders import build_training_data
+
+AUGMENTS = {
+    "flip-pad": AugmentConfig(flip=0.5, pad=10),  # the setting of the earlier figures
+    "full": AugmentConfig(flip=0.5, pad=10, erasing=0.5, channel=0.5),
+}
 
 
 def count_images(root: Path) -> int:
@@ -57,15 +69,33 @@ def jpeg_tree(out: Path, ids: int, height: int, width: int) -> None:
     (out / "exp" / "test_id.txt").write_text("9999")
 
 
-def time_loader(cfg: DataConfig, root: Path, batches: int) -> tuple[float, float]:
+class PerSample(Dataset):
+    """The training dataset without its batch method: one ``dataset[draw]`` (decode or cache read, then the
+    per-sample transform) per image, stacked by torch's default collate."""
+
+    def __init__(self, dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, item):
+        return self.dataset[item]
+
+
+def time_loader(cfg: DataConfig, root: Path, batches: int, per_sample: bool) -> tuple[float, float]:
     """(seconds to build the training data, images/s over ``batches`` batches after a warm-up batch)."""
     start = time.perf_counter()
     td = build_training_data(cfg, root, seed=0, progress=False)
     setup = time.perf_counter() - start
+    loader = td.loader
+    if per_sample:
+        loader = DataLoader(PerSample(td.loader.dataset), batch_sampler=td.sampler, num_workers=cfg.num_workers,
+                            persistent_workers=cfg.num_workers > 0)
     n_img, epoch, t0 = 0, 0, None
     while n_img < batches * td.sampler.batch_size:
         td.sampler.set_epoch(epoch)
-        for b in td.loader:
+        for b in loader:
             if t0 is None:  # skip the first batch: worker start-up
                 t0 = time.perf_counter()
                 continue
@@ -79,8 +109,9 @@ def time_loader(cfg: DataConfig, root: Path, batches: int) -> tuple[float, float
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ids", type=int, default=60, help="identities in the generated tree")
-    parser.add_argument("--workers", type=int, default=2, help="loader worker processes")
+    parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2], help="loader worker counts to time")
     parser.add_argument("--batches", type=int, default=30, help="batches timed per mode")
+    parser.add_argument("--augment", choices=sorted(AUGMENTS), default="flip-pad")
     parser.add_argument("--src-height", type=int, default=256, help="height of the generated images")
     parser.add_argument("--src-width", type=int, default=128, help="width of the generated images")
     parser.add_argument("--jpeg", action="store_true", help="use plain JPEGs even if SynthVI is available")
@@ -97,17 +128,24 @@ def main() -> None:
             source = "SynthVI"
             print(f"SynthVI generation: {speed:.0f} images/s at {args.src_height}x{args.src_width} "
                   f"({count_images(root)} images, 1 process)")
-            small = synthvi_tree(Path(tmp) / "small", max(10, args.ids // 2), 128, 64)
-            print(f"SynthVI generation: {small:.0f} images/s at 128x64 (1 process)")
         print(f"tree: {source}, {count_images(root)} images of {args.src_height}x{args.src_width}; "
-              f"{os.cpu_count()} CPUs, {args.workers} loader workers, torch threads 1")
+              f"{os.cpu_count()} CPUs, torch threads 1; augmentation {args.augment}: {AUGMENTS[args.augment]}")
         cfg = DataConfig(dataset="sysu", height=288, width=144, ids_per_batch=8, instances=4,
-                         num_workers=args.workers, cache_dir=str(Path(tmp) / "cache"),
-                         augment=AugmentConfig(flip=0.5, pad=10))
-        for label, c in (("decode per sample", DataConfig(**{**cfg.__dict__, "cache": False})),
-                         ("cache (first run, builds it)", cfg), ("cache (reused)", cfg)):
-            setup, ips = time_loader(c, root, args.batches)
-            print(f"{label:30s} setup {setup:6.2f} s   training input {ips:7.0f} images/s at 288x144")
+                         cache_dir=str(Path(tmp) / "cache"), augment=AUGMENTS[args.augment])
+        setup, _ = time_loader(replace(cfg, num_workers=0), root, 1, per_sample=False)
+        print(f"cache build (first run): {setup:.2f} s")
+        base = None
+        print(f"{'workers':>7}  {'path':<34} {'images/s':>9}  {'x per-sample decoding':>22}")
+        for workers in args.workers:
+            for label, cache, per_sample in (("per-sample, decode each image", False, True),
+                                             ("per-sample, decoded-image cache", True, True),
+                                             ("batched, decode each image", False, False),
+                                             ("batched, decoded-image cache", True, False)):
+                c = replace(cfg, num_workers=workers, cache=cache)
+                _, ips = time_loader(c, root, args.batches, per_sample)
+                if per_sample and not cache:
+                    base = ips
+                print(f"{workers:>7}  {label:<34} {ips:9.0f}  {ips / base:22.2f}", flush=True)
 
 
 if __name__ == "__main__":

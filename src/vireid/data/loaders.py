@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 
 from vireid.errors import ConfigError
 
+from .batch_augment import BatchTrainTransform
 from .cache import build_cache, check_images, decode_image, load_resized
 from .config import DataConfig
 from .records import INFRARED, VISIBLE, ImageRecord
@@ -41,15 +42,27 @@ class _CacheRows(Dataset):
         state["_array"] = None  # never pickle the memory map (it would copy the array); reopen per process
         return state
 
-    def cached_image(self, row: int) -> torch.Tensor:
-        """Row ``row`` of the cache array as a uint8 tensor [3, H, W]."""
+    def _cache_array(self) -> np.ndarray:
         if self._array is None:
             self._array = np.load(self.cache_path, mmap_mode="r")
-        return torch.from_numpy(np.array(self._array[row])).permute(2, 0, 1)
+        return self._array
+
+    def cached_image(self, row: int) -> torch.Tensor:
+        """Row ``row`` of the cache array as a uint8 tensor [3, H, W]."""
+        return torch.from_numpy(np.array(self._cache_array()[row])).permute(2, 0, 1)
+
+    def cached_images(self, rows: list[int]) -> torch.Tensor:
+        """Rows ``rows`` of the cache array as one uint8 tensor [B, 3, H, W] (one read)."""
+        return torch.from_numpy(self._cache_array()[rows]).permute(0, 3, 1, 2).contiguous()
 
 
 class TrainingDataset(_CacheRows):
-    """Training images by index (or by ``Draw``), read from the cache array or decoded per sample."""
+    """Training images by index (or by ``Draw``), read from the cache array or decoded per sample.
+
+    ``dataset[draw]`` is one augmented image (the per-sample reference path); the training loader asks for
+    whole batches (``__getitems__``): one cache read, augmentation batched (``BatchTrainTransform``), the
+    same pixels as the per-sample path.
+    """
 
     def __init__(
         self, records: list[ImageRecord], root: str | os.PathLike, cfg: DataConfig,
@@ -58,6 +71,7 @@ class TrainingDataset(_CacheRows):
         self.records, self.root = records, Path(root)
         self.height, self.width = cfg.height, cfg.width
         self.transforms = {m: build_train_transform(cfg, m) for m in (VISIBLE, INFRARED)}
+        self.batch_transform = BatchTrainTransform(cfg)
         self.cache_path = Path(cache_path) if cache_path is not None else None
         self.rows = rows if rows is not None else list(range(len(records)))
 
@@ -88,6 +102,29 @@ class TrainingDataset(_CacheRows):
                 gen.set_state(state)
         return {"images": img, "labels": r.label, "modality": r.modality, "pids": r.pid, "cameras": r.camera,
                 "index": i}
+
+    def __getitems__(self, items: list[Draw | int]) -> dict[str, Any]:
+        """A whole training batch (what the DataLoader's batch sampler asks for), as a dict of tensors."""
+        if not all(isinstance(item, tuple) for item in items):  # no seeds: the per-sample path
+            return default_collate([self[item] for item in items])
+        index = [item.index for item in items]
+        if self.cache_path is None:
+            images = torch.stack([self.image(i) for i in index])
+        else:
+            images = self.cached_images([self.rows[i] for i in index])
+        recs = [self.records[i] for i in index]
+        modality = [r.modality for r in recs]
+        return {
+            "images": self.batch_transform(images, modality, [item.seed for item in items]),
+            "labels": torch.tensor([r.label for r in recs]), "modality": torch.tensor(modality),
+            "pids": torch.tensor([r.pid for r in recs]), "cameras": torch.tensor([r.camera for r in recs]),
+            "index": torch.tensor(index),
+        }
+
+
+def _as_is(batch: dict[str, Any]) -> dict[str, Any]:
+    """The training loader's collate function: ``TrainingDataset.__getitems__`` builds whole batches."""
+    return batch
 
 
 class EvalDataset(_CacheRows):
@@ -165,7 +202,7 @@ def build_training_data(
     sampler = CrossModalIdentitySampler(records, cfg.ids_per_batch, cfg.instances, seed=seed, rank=rank,
                                         world_size=world_size, epoch_length=cfg.epoch_length)
     loader = DataLoader(
-        dataset, batch_sampler=sampler, num_workers=cfg.num_workers,
+        dataset, batch_sampler=sampler, num_workers=cfg.num_workers, collate_fn=_as_is,
         persistent_workers=cfg.num_workers > 0, pin_memory=pin_memory,
         generator=torch.Generator().manual_seed(int(seed)),
     )
