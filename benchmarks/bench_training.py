@@ -1,20 +1,40 @@
-"""Training throughput (images/s) of a recipe: the ResNet-50 paper recipe at 256x128 and the CPU-sized one.
+"""Training throughput (images/s) of a recipe, the CPU levers each on its own, and the released code's own step.
 
 Run by hand, never by the tests:
 
-    .venv/bin/python benchmarks/bench_training.py                    # both recipes, defaults below
-    .venv/bin/python benchmarks/bench_training.py --recipe sysu_vd --ids-per-batch 16 --steps 20  # on a GPU
+    .venv/bin/python benchmarks/bench_training.py                    # sysu_vd and synthvi_cpu, defaults below
+    .venv/bin/python benchmarks/bench_training.py --recipe sysu_vd --ids-per-batch 4 --steps 3 --warmup 1 \\
+        --threads 2 --device cpu                                     # the issue-13 measurement
+    .venv/bin/python benchmarks/bench_training.py --recipe sysu_vd --ids-per-batch 4 --steps 3 --warmup 1 \\
+        --threads 2 --device cpu --release-dir /path/to/release-checkout   # and the release, side by side
+    .venv/bin/python benchmarks/bench_training.py --recipe demo_vd --levers --steps 10   # each lever on its own
 
 It generates a SynthVI tree (SYSU-MM01 layout) at the recipe's input size in a temporary folder, builds the
-trainer exactly as ``vireid train`` does (without ImageNet weights: ``model.pretrained=none``, which does
-not change the speed), times ``--steps`` optimisation steps after ``--warmup`` steps, and prints images/s
-(data loading included, as in training). On a CPU the paper recipe's batch of 16 ids x 8 images is
-impractical, so the default there is fewer ids per batch; the printed line says which batch was used.
+trainer exactly as ``vireid train`` does (without ImageNet weights: ``model.pretrained=none``, which does not
+change the speed), loads ``--warmup + --steps`` batches, then times ``Trainer.run_step`` on them (forward,
+loss, backward, optimiser; the input pipeline has its own benchmark, bench_input.py). It prints images/s
+(wall clock) and the process's CPU seconds per step: on a shared machine the CPU time is the steadier figure.
+
+``--release-dir DIR``: DIR is a checkout of the released code (git clone of RELEASE_URL, commit ae7c018).
+It is copied into a temporary folder and patched there for a CPU (RELEASE_PATCHES: ``.cuda()`` removed,
+``torch.cuda.LongTensor`` -> ``torch.LongTensor``, no ImageNet download, one ``addmm_`` call in today's
+signature); nothing of it enters this repository. Its own ``Trainer.train`` (forward, its losses, backward,
+Adam) then runs one step at a time on the same batches, alternating with ours, in the same process and so
+with the same process settings (flush-to-zero, the allocator): its fair best.
+
+``--levers``: each CPU lever on its own against "before" (fp32, contiguous, denormals kept, default glibc
+allocator, no compile), each in a fresh process (the process-wide settings cannot be undone), then the
+defaults. bf16 autocast is skipped on CPUs without native bf16 unless ``--with-emulated-bf16``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,14 +44,94 @@ import torch
 from vireid.config import load_config
 from vireid.data.synthvi import generate
 from vireid.training.trainer import Trainer
+from vireid.utils.device import cpu_supports_bf16, flush_denormals, keep_freed_memory, resolve_device
+
+RELEASE_URL = ("https://github.com/FutabaSakuraXD/Farewell-to-Mutual-Information-Variational-Distiilation-for-"
+               "Cross-Modal-Person-Re-identification")
+# (pattern, replacement) applied to every .py file of the temporary copy of the release
+RELEASE_PATCHES = [
+    (r"\.cuda\(\)", ""),  # run on the CPU
+    (r"torch\.cuda\.LongTensor", "torch.LongTensor"),
+    (r"resnet50\(pretrained= True\)", "resnet50(pretrained=False)"),  # no download; the speed is the same
+    (r"dist\.addmm_\(1, -2, x, y\.t\(\)\)", "dist.addmm_(x, y.t(), beta=1, alpha=-2)"),  # removed signature
+]
+BEFORE = ["train.flush_denormal=false", "train.keep_freed_memory=false", "train.channels_last=false",
+          "train.amp=false", "train.compile=false"]
+LEVERS = {
+    "before": BEFORE,
+    "+ flush denormals": BEFORE + ["train.flush_denormal=true"],
+    "+ keep freed memory": BEFORE + ["train.keep_freed_memory=true"],
+    "+ channels_last": BEFORE + ["train.channels_last=true"],
+    "+ bf16 autocast": BEFORE + ["train.amp=true", "train.amp_dtype=bfloat16"],
+    "+ torch.compile": BEFORE + ["train.compile=true"],
+    "after (defaults)": [],
+}
 
 
-def bench(recipe: str, ids_per_batch: int | None, steps: int, warmup: int, device: str, extra: list[str]) -> dict:
+def build_config(recipe: str, ids_per_batch: int | None, device: str, extra: list[str]):
     overrides = ["model.pretrained=none", "train.progress=false", "data.cache=false", f"train.device={device}",
-                 "data.val_split=none", "train.select=last", *extra]
+                 "data.val_split=none", "train.select=last", "data.num_workers=0", *extra]
     if ids_per_batch is not None:
         overrides.append(f"data.ids_per_batch={ids_per_batch}")
-    cfg = load_config(recipe, overrides)
+    return load_config(recipe, overrides)
+
+
+def process_settings(cfg) -> None:
+    """The trainer's process-wide CPU settings, applied before anything else runs (worker threads inherit
+    flush-to-zero only from the thread that creates them)."""
+    if resolve_device(cfg.train.device).type == "cpu":
+        if cfg.train.flush_denormal:
+            flush_denormals()
+        if cfg.train.keep_freed_memory:
+            keep_freed_memory()
+
+
+class ReleaseStep:
+    """The released code's training step (its model, losses, Adam and ``Trainer.train``) on our batches."""
+
+    def __init__(self, release_dir: Path, workdir: Path, num_classes: int, label_of_pid: dict[int, int]) -> None:
+        copy = workdir / "release"
+        shutil.copytree(release_dir, copy, ignore=shutil.ignore_patterns(".git", "__pycache__", "*.pyc"))
+        for path in copy.rglob("*.py"):
+            text = path.read_text(errors="replace")
+            patched = text
+            for pattern, repl in RELEASE_PATCHES:
+                patched = re.sub(pattern, repl, patched)
+            if patched != text:
+                path.write_text(patched)
+        sys.path.insert(0, str(copy))
+        import warnings
+
+        warnings.filterwarnings("ignore", message="reduction: 'mean' divides")  # its kl_div calls
+        from reid.models.newresnet import ft_net
+        from reid.trainers import Trainer as ReleaseTrainer
+        from utlis import ASS_loss, CrossEntropyLabelSmooth, Rank_loss
+
+        # mm01.py's defaults (the SYSU-MM01 recipe)
+        args = argparse.Namespace(z_dim=256, lr=2.6e-4, CE_loss=1, Triplet_loss=1, CML_loss=8, VSD_loss=2,
+                                  VCD_loss=2, temperature=1)
+        torch.manual_seed(1)
+        self.model = ft_net(args=args, num_classes=num_classes, num_features=2048)
+        self.optim = self.model.optims()
+        rank = Rank_loss(margin_1=0.9, margin_2=1.0, alpha_1=2.2, alpha_2=2.0)
+        self.trainer = ReleaseTrainer(args, self.model, CrossEntropyLabelSmooth(num_classes, epsilon=0.1), rank,
+                                      ASS_loss(), label_of_pid)
+
+    def __call__(self, batch: dict) -> None:
+        # its loader yields (images, file names, pids, 0-based cameras); cams 2 and 5 are infrared there
+        inputs = (batch["images"], None, batch["pids"], batch["cameras"] - 1)
+        self.trainer.train(0, [inputs], self.optim, print_freq=10**9)
+
+
+def timed(fn, *args) -> tuple[float, float]:
+    """(wall seconds, process CPU seconds) of one call."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn(*args)
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def bench(cfg, steps: int, warmup: int, release_dir: Path | None = None) -> dict:
+    """Time ``steps`` training steps of ``cfg`` after ``warmup`` (and the release's, alternating)."""
     with tempfile.TemporaryDirectory() as tmp:
         num_ids = max(30, int(cfg.data.ids_per_batch / 0.6) + 5)  # 60% of SynthVI ids are training ids
         root = generate(Path(tmp) / "synth", layout="sysu", num_ids=num_ids, seed=0,
@@ -39,26 +139,83 @@ def bench(recipe: str, ids_per_batch: int | None, steps: int, warmup: int, devic
         trainer = Trainer(cfg, Path(tmp) / "run", data_root=root, hooks=[])
         trainer.setup()
         trainer.model.train()
-        done, images, start = 0, 0, None
-        while done < warmup + steps:
-            for batch in trainer.data.loader:
-                if done == warmup:
-                    if trainer.device.type == "cuda":
-                        torch.cuda.synchronize()
-                    start = time.perf_counter()
-                trainer.run_step(batch)
-                if done >= warmup:
-                    images += int(batch["images"].shape[0])
-                done += 1
-                if done == warmup + steps:
-                    break
-        if trainer.device.type == "cuda":
-            torch.cuda.synchronize()
-        elapsed = time.perf_counter() - start
-    return {"recipe": recipe, "device": str(trainer.device), "batch": cfg.data.ids_per_batch * 2 * cfg.data.instances,
-            "input": f"{cfg.data.height}x{cfg.data.width}", "backbone": cfg.model.backbone, "model": cfg.model.name,
-            "amp": trainer.use_amp, "steps": steps, "seconds": elapsed, "images_per_s": images / elapsed,
-            "threads": torch.get_num_threads()}
+        batches: list[dict] = []
+        epoch = 0
+        while len(batches) < warmup + steps:
+            trainer.data.sampler.set_epoch(epoch)
+            batches += list(trainer.data.loader)
+            epoch += 1
+        batches = batches[: warmup + steps]
+        release = None
+        if release_dir is not None:
+            pid_label = {r.pid: r.label for r in trainer.data.train_records}
+            release = ReleaseStep(release_dir, Path(tmp), trainer.num_classes, pid_label)
+        sync = torch.cuda.synchronize if trainer.device.type == "cuda" else (lambda: None)
+        ours, theirs = [], []
+        for i, batch in enumerate(batches):
+            times = {"ours": timed(lambda b: (trainer.run_step(b), sync()), batch)}
+            if release is not None:
+                times["release"] = timed(release, batch)
+            if i >= warmup:
+                ours.append(times["ours"])
+                theirs.append(times.get("release"))
+            shown = ", ".join(f"{k} {w:.2f} s ({c:.1f} CPU s)" for k, (w, c) in times.items())
+            print(f"  step {i + 1}/{len(batches)}{' (warm-up)' if i < warmup else ''}: {shown}", file=sys.stderr,
+                  flush=True)
+    n = int(batches[0]["images"].shape[0])
+    out = {"recipe": cfg.model.name, "device": str(trainer.device), "batch": n,
+           "input": f"{cfg.data.height}x{cfg.data.width}", "backbone": cfg.model.backbone,
+           "amp": f"{trainer.amp_dtype}".replace("torch.", "") if trainer.use_amp else "off",
+           "channels_last": trainer.channels_last, "compile": cfg.train.compile,
+           "ftz": cfg.train.flush_denormal, "keep_freed_memory": cfg.train.keep_freed_memory,
+           "steps": steps, "threads": torch.get_num_threads(), **summary(ours, n, "")}
+    if release is not None:
+        out.update(summary(theirs, n, "release_"))
+    return out
+
+
+def summary(times: list[tuple[float, float]], n: int, prefix: str) -> dict:
+    wall = sum(t[0] for t in times)
+    cpu = sum(t[1] for t in times)
+    return {f"{prefix}seconds": wall, f"{prefix}s_per_step": wall / len(times), f"{prefix}images_per_s": n * len(times) / wall,
+            f"{prefix}cpu_s_per_step": cpu / len(times)}
+
+
+def line(r: dict) -> str:
+    return (f"{r['recipe']}/{r['backbone']} {r['input']} batch {r['batch']} on {r['device']} "
+            f"(amp {r['amp']}, channels_last {r['channels_last']}, ftz {r['ftz']}, compile {r['compile']}, "
+            f"{r['threads']} threads): {r['images_per_s']:.2f} images/s, {r['s_per_step']:.2f} s/step, "
+            f"{r['cpu_s_per_step']:.1f} CPU s/step over {r['steps']} steps")
+
+
+def run_levers(args: argparse.Namespace, recipe: str, ids: int | None) -> None:
+    """Each lever in a fresh process (this script with --json-out), then a table against "before"."""
+    rows = []
+    for name, overrides in LEVERS.items():
+        if "train.amp_dtype=bfloat16" in overrides and not cpu_supports_bf16() and not args.with_emulated_bf16:
+            rows.append((name, None, "skipped: this CPU has no native bf16 (emulated, many times slower)"))
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "r.json"
+            cmd = [sys.executable, __file__, "--recipe", recipe, "--steps", str(args.steps), "--warmup",
+                   str(args.warmup), "--device", args.device, "--json-out", str(out)]
+            cmd += ["--ids-per-batch", str(ids)] if ids is not None else []
+            cmd += ["--threads", str(args.threads)] if args.threads else []
+            cmd += [*args.overrides, *overrides]
+            print(f"[{name}] {' '.join(overrides) or '(recipe defaults)'}", flush=True)
+            done = subprocess.run(cmd, check=False)
+            rows.append((name, json.loads(out.read_text()) if done.returncode == 0 else None,
+                         "" if done.returncode == 0 else f"failed (exit {done.returncode})"))
+    base = next((r for n, r, _ in rows if n == "before" and r), None)
+    print(f"\nlevers, {recipe}: each on its own against 'before'")
+    print(f"{'lever':<22} {'images/s':>9} {'s/step':>8} {'CPU s/step':>11} {'x before (wall)':>16} {'x before (CPU)':>15}")
+    for name, r, note in rows:
+        if r is None:
+            print(f"{name:<22} {note}")
+            continue
+        rel = (f"{r['images_per_s'] / base['images_per_s']:16.2f} {base['cpu_s_per_step'] / r['cpu_s_per_step']:15.2f}"
+               if base else "")
+        print(f"{name:<22} {r['images_per_s']:9.2f} {r['s_per_step']:8.2f} {r['cpu_s_per_step']:11.2f} {rel}")
 
 
 def main() -> None:
@@ -69,8 +226,15 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
+    p.add_argument("--release-dir", type=Path, help="a checkout of the released code: time its step too")
+    p.add_argument("--levers", action="store_true", help="time each CPU lever on its own (fresh processes)")
+    p.add_argument("--with-emulated-bf16", action="store_true", help="--levers: time bf16 even where emulated")
+    p.add_argument("--json-out", type=Path, help=argparse.SUPPRESS)
     p.add_argument("overrides", nargs="*", help="extra key=value overrides")
     args = p.parse_args()
+    if args.release_dir is not None and not (args.release_dir / "reid" / "trainers.py").is_file():
+        p.error(f"--release-dir: {args.release_dir} is not a checkout of the released code (no reid/trainers.py); "
+                f"git clone {RELEASE_URL}")
     if args.threads:
         torch.set_num_threads(args.threads)
     on_gpu = torch.cuda.is_available() and args.device != "cpu"
@@ -78,10 +242,21 @@ def main() -> None:
         ids = args.ids_per_batch
         if ids is None and recipe.startswith(("sysu", "regdb")) and not on_gpu:
             ids = 2
-        r = bench(recipe, ids, args.steps, args.warmup, args.device, args.overrides)
-        print(f"{r['recipe']:<14} {r['model']}/{r['backbone']} {r['input']} batch {r['batch']} on {r['device']} "
-              f"(amp {r['amp']}, {r['threads']} threads): {r['images_per_s']:.1f} images/s "
-              f"over {r['steps']} steps ({r['seconds']:.1f} s)")
+        if args.levers:
+            run_levers(args, recipe, ids)
+            continue
+        cfg = build_config(recipe, ids, args.device, args.overrides)
+        process_settings(cfg)
+        r = bench(cfg, args.steps, args.warmup, args.release_dir)
+        print(f"{recipe:<14} {line(r)}", flush=True)
+        if args.release_dir is not None:
+            print(f"{'release':<14} ft_net (4 ResNet-50 passes per image, CAM, its losses) same batches and process: "
+                  f"{r['release_images_per_s']:.2f} images/s, {r['release_s_per_step']:.2f} s/step, "
+                  f"{r['release_cpu_s_per_step']:.1f} CPU s/step")
+            print(f"{'ratio':<14} ours / release: {r['images_per_s'] / r['release_images_per_s']:.2f}x (wall), "
+                  f"{r['release_cpu_s_per_step'] / r['cpu_s_per_step']:.2f}x (CPU time)")
+        if args.json_out:
+            args.json_out.write_text(json.dumps(r))
 
 
 if __name__ == "__main__":

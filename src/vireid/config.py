@@ -61,8 +61,12 @@ class TrainConfig:
     epochs: int = 600
     seed: int = 1
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N" | any torch device string
-    amp: bool = True  # CUDA only: bf16 autocast where supported, else fp16 with a GradScaler
-    channels_last: bool = True  # CUDA only
+    amp: bool = True  # autocast: CUDA bf16 where supported, else fp16 + GradScaler; CPU bf16 only where native
+    amp_dtype: Literal["auto", "bfloat16", "float16"] = "auto"  # explicit dtypes for measurements (gpu_check)
+    channels_last: bool = True  # CUDA and CPU (docs/performance.md)
+    compile: bool = False  # torch.compile the model: for GPUs; no gain measured on a CPU, minutes of compiling
+    flush_denormal: bool = True  # CPU: flush denormal floats to zero (FTZ/DAZ) for the whole process
+    keep_freed_memory: bool = True  # glibc: reuse freed activation memory instead of re-faulting it each step
     deterministic: bool = False  # torch.use_deterministic_algorithms (CPU runs are deterministic anyway)
     select: Literal["val", "last"] = "val"  # which checkpoint becomes model.pt
     select_metric: Literal["mAP", "rank1", "mINP"] = "mAP"

@@ -45,7 +45,7 @@ from vireid.training.run_dir import (
 )
 from vireid.training.schedule import build_scheduler
 from vireid.training.seeding import process_seed, seed_everything
-from vireid.utils.device import autocast_settings
+from vireid.utils.device import autocast_settings, flush_denormals, keep_freed_memory, use_channels_last
 
 __all__ = [
     "CONFIG_FILE", "RUN_FILE", "HookBase", "RunDirError", "RunResult", "Trainer", "TrainingDivergedError",
@@ -182,6 +182,11 @@ class Trainer:
         """Build everything (seeded), then restore the resumed state if any."""
         cfg = self.cfg
         cfg.validate_for_training()
+        if self.device.type == "cpu":  # process-wide; first, so that torch's worker threads inherit it
+            if cfg.train.flush_denormal:
+                flush_denormals()
+            if cfg.train.keep_freed_memory:
+                keep_freed_memory()
         if self.resume and not _main_only(self.ctx, resumable, self.run_dir):
             self.resume, self.overwrite = False, True  # stopped before its first checkpoint: start afresh
         # refuse early (rank 0 checks, every rank fails); the old run is removed only once everything is built
@@ -203,7 +208,7 @@ class Trainer:
 
         self.data = self._given["data"] if self._given["data"] is not None else build_training_data(
             cfg.data, self.data_root, seed=cfg.train.seed, rank=self.ctx.rank, world_size=self.ctx.world_size,
-            progress=self.ctx.is_main and cfg.train.progress)
+            progress=self.ctx.is_main and cfg.train.progress, pin_memory=self.device.type == "cuda")
         self.num_classes = int(self.data.num_classes)
         self.has_validation = bool(self.data.val_query) and bool(self.data.val_gallery)
         if cfg.train.select == "val" and not self.has_validation:
@@ -219,8 +224,8 @@ class Trainer:
             )
         model = self._given["model"]
         model = (model if model is not None else build_model(cfg.model, self.num_classes)).to(self.device)
-        self.use_amp, self.amp_dtype = autocast_settings(self.device, cfg.train.amp)
-        self.channels_last = cfg.train.channels_last and self.device.type == "cuda"
+        self.use_amp, self.amp_dtype = autocast_settings(self.device, cfg.train.amp, cfg.train.amp_dtype)
+        self.channels_last = use_channels_last(self.device, cfg.train.channels_last)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         criterion = self._given["criterion"]
@@ -237,6 +242,8 @@ class Trainer:
                                           find_unused_parameters=cfg.train.find_unused_parameters)
         else:
             self.model = model
+        # the forward of a step; self.model stays the plain module (its state dict has no compile prefix)
+        self.step_model = torch.compile(self.model) if cfg.train.compile else self.model
         if resumed is not None:
             self._restore(resumed)
         self.lr = self.optimizer.param_groups[0]["lr"]
@@ -322,7 +329,8 @@ class Trainer:
         images = batch["images"].to(self.device, non_blocking=True)
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        return images, batch["labels"].to(self.device), batch["modality"].to(self.device)
+        labels = batch["labels"].to(self.device, non_blocking=True)
+        return images, labels, batch["modality"].to(self.device, non_blocking=True)
 
     def run_step(self, batch: dict[str, Any]) -> dict[str, float]:
         """Forward, loss, backward, optimiser step; returns the loss terms as floats."""
@@ -330,7 +338,7 @@ class Trainer:
         amp = (torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
                if self.use_amp else nullcontext())
         with amp:
-            outputs = self.model(images, modality)
+            outputs = self.step_model(images, modality)
         outputs = {k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in outputs.items()}
         terms = self.criterion(outputs, labels, modality)
         loss = terms["loss"]
