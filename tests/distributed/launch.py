@@ -20,9 +20,14 @@ def torchrun_env() -> dict[str, str]:
     return env
 
 
-def run_torchrun(scenario: str, out: Path, timeout_s: float, nproc: int = 2) -> subprocess.CompletedProcess:
+def run_torchrun(
+    scenario: str, out: Path, timeout_s: float, nproc: int = 2, monitor_interval_s: float | None = None,
+) -> subprocess.CompletedProcess:
     """``torchrun --standalone`` (a free port is chosen by the rendezvous) of a dist_workers.py scenario;
-    ``timeout_s`` is the job's own collective timeout."""
+    ``timeout_s`` is the job's own collective timeout. ``monitor_interval_s``: how often torchrun looks at
+    its workers (it stops the others as soon as it sees one fail)."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
+    if monitor_interval_s is not None:
+        cmd.append(f"--monitor-interval={monitor_interval_s}")
     cmd += [str(WORKERS), scenario, str(out), str(timeout_s)]
     return subprocess.run(cmd, env=torchrun_env(), capture_output=True, text=True, timeout=JOB_LIMIT_S)

@@ -120,8 +120,9 @@ def test_find_unused_parameters_averages_the_used_branch(records):
 
 def test_a_dead_peer_fails_the_job_with_an_error(tmp_path):
     """Rank 0 gets an error naming a dead peer (not a timeout: the job's timeout is 600 s, far beyond the
-    test's guard), and torchrun names the process that died."""
-    proc = run_torchrun("dead_peer", tmp_path, timeout_s=600)
+    test's guard), and torchrun names the process that died. torchrun looks at its workers every 10 s here
+    (0.1 s by default): rank 0 must see the error itself, before torchrun stops it because rank 1 died."""
+    proc = run_torchrun("dead_peer", tmp_path, timeout_s=600, monitor_interval_s=10)
     assert proc.returncode != 0
     message = (tmp_path / "rank0_error.txt").read_text().split("\n", 1)[1]
     assert message.startswith("rank 0/2: all_reduce failed; a peer process probably died")
