@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from vireid.config import Config, load_config, resolve_config_path
+from vireid.datasets import DatasetSpec, get_dataset
 from vireid.errors import ConfigError, VireidError
 from vireid.evaluation.statistics import paired_difference, spread
 from vireid.utils.io import atomic_write_json, atomic_write_text, check_output_dir
@@ -39,7 +40,6 @@ from vireid.utils.io import atomic_write_json, atomic_write_text, check_output_d
 RESULT_FILE = "result.json"
 MARKER = ".vireid-sweep"
 METRICS = ("rank1", "mAP", "mINP")
-SETTINGS = {"sysu": ("all", "indoor"), "regdb": ("v2t", "t2v")}
 SAMPLINGS = ("auto", "official", "seeded")
 
 
@@ -95,27 +95,39 @@ def build_config(variant: Variant, seed: int, overrides: Sequence[str], data_roo
     return cfg
 
 
+def scored_settings(dataset: str) -> tuple[Any, ...]:
+    """The settings a sweep scores on ``dataset``, side by side: its protocol's ``setting`` values
+    (SYSU-MM01: all, indoor; RegDB: v2t, t2v)."""
+    return get_dataset(dataset).protocol.settings
+
+
+def _auto_sampling(spec: DatasetSpec, root: str) -> dict[str, Any]:
+    """``sampling: auto``: the first of the protocol's gallery samplings whose check passes on this tree
+    (SYSU-MM01: official where rand_perm_cam.mat fits the tree's image counts, i.e. the real dataset, else
+    seeded); {} for a protocol without gallery sampling."""
+    if "sampling" not in spec.protocol.option_names:
+        return {}
+    choices = spec.protocol.option("sampling").choices
+    for choice in choices[:-1]:
+        try:
+            spec.protocol.check(root, sampling=choice)
+            return {"sampling": choice}
+        except VireidError:
+            continue
+    return {"sampling": choices[-1]}
+
+
 def _protocol_results(cfg: Config, model_path: Path, sampling: str, device: str) -> dict[str, Any]:
-    from vireid.evaluation.protocols import check_sysu_protocol
     from vireid.training.evaluate import evaluate_checkpoint
 
     root = cfg.data.root
+    spec = get_dataset(cfg.data.dataset)
+    options = _auto_sampling(spec, root) if sampling == "auto" else {"sampling": sampling}
     out: dict[str, Any] = {}
-    if cfg.data.dataset == "sysu":
-        if sampling == "auto":
-            try:
-                check_sysu_protocol(root, mode="all", shots=1, sampling="official")
-                sampling = "official"
-            except VireidError:
-                sampling = "seeded"  # the official permutations index the real dataset's image counts only
-        for mode in SETTINGS["sysu"]:
-            res = evaluate_checkpoint(model_path, "sysu", root, mode=mode, shots=1, sampling=sampling, device=device)
-            out[mode] = res.to_dict()
-    else:
-        for direction in SETTINGS["regdb"]:
-            res = evaluate_checkpoint(model_path, "regdb", root, trial=cfg.data.trial, direction=direction,
-                                      device=device)
-            out[direction] = res.to_dict()
+    for value in spec.protocol.settings:
+        res = evaluate_checkpoint(model_path, spec.name, root, trial=cfg.data.trial, device=device,
+                                  **{**options, spec.protocol.setting: value})
+        out[value] = res.to_dict()
     return out
 
 
@@ -163,13 +175,13 @@ def summarize(runs: Sequence[dict[str, Any]], order: Sequence[str], reference: s
     datasets = {r["dataset"] for r in runs}
     if len(datasets) > 1:
         raise SweepError(f"a sweep compares runs on one dataset, got {sorted(datasets)}")
-    settings = SETTINGS[datasets.pop()] if runs else ()
-    summary: dict[str, Any] = {"reference": reference, "confidence": confidence, "settings": list(settings),
+    scored = scored_settings(datasets.pop()) if runs else ()
+    summary: dict[str, Any] = {"reference": reference, "confidence": confidence, "settings": list(scored),
                                "variants": {}}
     for name in order:
         seeds = by_variant.get(name, {})
         entry: dict[str, Any] = {"seeds": sorted(seeds)}
-        for setting in settings:
+        for setting in scored:
             block: dict[str, Any] = {}
             for metric in METRICS:
                 values = {s: float(seeds[s]["results"][setting][metric]) for s in sorted(seeds)}
@@ -316,7 +328,7 @@ def run_sweep(
     def finished(job: dict[str, Any], record: dict[str, Any] | None, error: BaseException | None) -> None:
         if record is not None:
             runs.append(record)
-            first = SETTINGS[record["dataset"]][0]
+            first = scored_settings(record["dataset"])[0]
             bar.write(f"{job['name']} seed {job['seed']}: {first} mAP {record['results'][first]['mAP']:.2f} "
                       f"({record['train_seconds']:.0f} s)")
         else:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from vireid.data.regdb import TRIALS
+from vireid.cli.evaluate import add_dataset_argument
+from vireid.datasets import all_datasets, all_trials
 from vireid.models.loading import FORMATS
 
 
@@ -15,9 +16,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--format", default="auto", choices=FORMATS,
                    help="checkpoint format: auto (recognised from the contents, the default), vireid, or released "
                         "(the authors' model_best.pth.tar)")
-    p.add_argument("--dataset", required=True, choices=("sysu", "regdb"))
+    add_dataset_argument(p)
     p.add_argument("--root", required=True, help="dataset root (original layout; never written to)")
-    p.add_argument("--trial", type=int, default=1, choices=TRIALS, help="RegDB trial (default 1)")
+    p.add_argument("--trial", type=int, default=1, choices=all_trials() or None,
+                   help=f"{', '.join(s.title for s in all_datasets() if s.trials)} trial (default 1)")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
                    help="average each feature with its mirror image's (default: the checkpoint's test.flip)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")

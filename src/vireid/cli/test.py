@@ -1,4 +1,4 @@
-"""``vireid test``: extract a checkpoint's features and score them with the SYSU-MM01 or RegDB protocol."""
+"""``vireid test``: extract a checkpoint's features and score them with the dataset's test protocol."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from vireid.cli.evaluate import add_protocol_arguments, report
+from vireid.cli.evaluate import add_dataset_argument, add_protocol_arguments, protocol_values, report
+from vireid.datasets import get_dataset
 from vireid.models.loading import FORMATS
 
 EPILOG = """\
@@ -23,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--format", default="auto", choices=FORMATS,
                    help="checkpoint format: auto (recognised from the contents, the default), vireid, or released "
                         "(the authors' model_best.pth.tar)")
-    p.add_argument("--dataset", required=True, choices=("sysu", "regdb"))
+    add_dataset_argument(p)
     p.add_argument("--root", required=True, help="dataset root (original layout)")
     add_protocol_arguments(p, trial_default=1)
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     check_report_dir(args.report)  # before the minutes of extraction
     if args.save_features:
         return _test(args, args.save_features)
-    per_trial = args.dataset == "regdb" and args.trial == "all"
+    per_trial = _per_trial(args)
     with tempfile.TemporaryDirectory(prefix="vireid-report-") as tmp:
         return _test(args, str(Path(tmp) / ("features_trial{trial}.npz" if per_trial else "features.npz")))
 
@@ -54,15 +55,19 @@ def _test(args: argparse.Namespace, features_to: str | None) -> int:
     from vireid.training.evaluate import evaluate_checkpoint
 
     result = evaluate_checkpoint(
-        args.checkpoint, args.dataset, args.root, trial=args.trial, mode=args.mode, shots=args.shots,
-        sampling=args.sampling, direction=args.direction, normalize=args.normalize, rerank=args.rerank,
+        args.checkpoint, args.dataset, args.root, trial=args.trial, normalize=args.normalize, rerank=args.rerank,
         flip=args.flip, device=args.device, batch_size=args.batch_size, save_features_to=features_to,
-        progress=True, format=args.format,
+        progress=True, format=args.format, **protocol_values(args),
     )
     report(result, args.json, checkpoint=str(args.checkpoint))
     if args.report is not None:
         _write_report(args, result, features_to)
     return 0
+
+
+def _per_trial(args: argparse.Namespace) -> bool:
+    """Whether the run scores one model per trial (``--trial all`` on a dataset with numbered splits)."""
+    return bool(get_dataset(args.dataset, "--dataset").trials) and args.trial == "all"
 
 
 def _write_report(args: argparse.Namespace, result, features_to: str) -> None:
@@ -71,7 +76,7 @@ def _write_report(args: argparse.Namespace, result, features_to: str) -> None:
 
     trial = args.trial if isinstance(args.trial, int) else min(t["trial"] for t in result.per_trial)
     path = Path(features_to)
-    if args.dataset == "regdb" and args.trial == "all":  # evaluate_checkpoint's per-trial file names
+    if _per_trial(args):  # evaluate_checkpoint's per-trial file names
         path = Path(features_to.format(trial=trial)) if "{trial}" in features_to else \
             path.with_name(f"{path.stem}_trial{trial}{path.suffix}")
     page = checkpoint_report(args.report, result, load_features(path), checkpoint=args.checkpoint,

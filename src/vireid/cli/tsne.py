@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import argparse
 
+from vireid.cli.evaluate import add_dataset_argument
+from vireid.datasets import all_datasets
+
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("tsne", help="t-SNE picture of the visible/infrared embedding", description=__doc__.split(": ", 1)[1])
     p.add_argument("--checkpoint", required=True, help="checkpoint file or run directory")
     p.add_argument("--root", required=True, help="dataset root (original layout)")
-    p.add_argument("--dataset", choices=("sysu", "regdb"),
-                   help="which protocol's test images (default: the dataset the checkpoint was trained on)")
-    p.add_argument("--trial", type=int, default=1, help="RegDB trial (default 1)")
+    add_dataset_argument(p, required=False,
+                         default_help=" (which protocol's test images; default: the checkpoint's training dataset)")
+    p.add_argument("--trial", type=int, default=1,
+                   help=f"{', '.join(s.title for s in all_datasets() if s.trials)} trial (default 1)")
     p.add_argument("--ids", type=int, default=20, help="number of test identities to draw (default 20)")
     p.add_argument("--per-id", type=int, default=10,
                    help="at most this many images per identity and modality (default 10)")

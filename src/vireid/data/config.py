@@ -65,7 +65,7 @@ class DataConfig:
     set holds (torchreid / AGW convention), each batch still P identities x (K visible + K infrared).
     """
 
-    dataset: Literal["sysu", "regdb"] = "sysu"
+    dataset: str = "sysu"  # a name in the dataset table, vireid.datasets
     root: str | None = None
     trial: int = 1
     height: int = 256
@@ -77,7 +77,7 @@ class DataConfig:
     num_workers: int = 2
     cache: bool = True
     cache_dir: str | None = None
-    val_split: Literal["none", "official"] | int = "none"
+    val_split: str | int = "none"
     val_seed: int = 0
     skip_corrupt: bool = False
     mean: tuple[float, float, float] = IMAGENET_MEAN
@@ -86,10 +86,11 @@ class DataConfig:
 
     def validate(self) -> None:
         """Raise a ConfigError naming the first invalid option."""
-        if self.dataset not in ("sysu", "regdb"):
-            raise ConfigError(f"data.dataset: expected 'sysu' or 'regdb', got {self.dataset!r}")
-        if self.dataset == "regdb" and not 1 <= int(self.trial) <= 10:
-            raise ConfigError(f"data.trial: expected a RegDB trial 1..10, got {self.trial!r}")
+        from vireid.datasets import all_datasets, get_dataset
+
+        spec = get_dataset(self.dataset, "data.dataset")
+        if spec.trials and self.trial not in spec.trials:
+            raise ConfigError(f"data.trial: expected a {spec.title} trial {spec.trials_text()}, got {self.trial!r}")
         for name in ("height", "width", "ids_per_batch", "instances"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -97,10 +98,14 @@ class DataConfig:
         if isinstance(self.num_workers, bool) or not isinstance(self.num_workers, int) or self.num_workers < 0:
             raise ConfigError(f"data.num_workers: expected an integer >= 0, got {self.num_workers!r}")
         vs = self.val_split
-        if isinstance(vs, bool) or not (vs in ("none", "official") or (isinstance(vs, int) and vs >= 1)):
-            raise ConfigError(f"data.val_split: expected 'none', 'official' or a positive integer, got {vs!r}")
-        if vs == "official" and self.dataset != "sysu":
-            raise ConfigError("data.val_split: 'official' exists only for SYSU-MM01; use 'none' or a number of ids")
+        if isinstance(vs, bool) or not (vs in spec.val_splits or (isinstance(vs, int) and vs >= 1)):
+            named = " or ".join(map(repr, spec.val_splits))
+            owners = [s.title for s in all_datasets() if isinstance(vs, str) and vs in s.val_splits]
+            if owners:
+                raise ConfigError(f"data.val_split: {vs!r} exists only for {', '.join(owners)}; "
+                                  f"use {named} or a number of ids")
+            raise ConfigError(f"data.val_split: expected {', '.join(map(repr, spec.val_splits))} or a positive "
+                              f"integer, got {vs!r}")
         for name in ("mean", "std"):
             value = tuple(getattr(self, name))
             if len(value) != 3:

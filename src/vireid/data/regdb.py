@@ -7,6 +7,7 @@ Nothing here writes to the dataset folder.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from vireid.errors import DatasetError
@@ -15,6 +16,7 @@ from .records import INFRARED, VISIBLE, ImageRecord
 
 MODALITY_FOLDERS = {"visible": ("Visible", VISIBLE, 1), "thermal": ("Thermal", INFRARED, 2)}
 TRIALS = tuple(range(1, 11))
+_FOLDERS = {folder: (camera, modality) for folder, modality, camera in MODALITY_FOLDERS.values()}
 
 
 def check_regdb_root(root: str | os.PathLike) -> Path:
@@ -27,6 +29,24 @@ def check_regdb_root(root: str | os.PathLike) -> Path:
         hint = " (this looks like a SYSU-MM01 tree)" if (path / "cam1").is_dir() or (path / "exp").is_dir() else ""
         raise DatasetError(f"{path} is not a RegDB root: missing folder(s) {', '.join(missing)}{hint}")
     return path
+
+
+def training_trials(root: str | os.PathLike) -> list[int]:
+    """The trials whose training idx files (visible and thermal) exist under a RegDB root (all 10 in the
+    real dataset); DatasetError if none does."""
+    root = check_regdb_root(root)
+    found = [t for t in TRIALS if all(idx_path(root, "train", m, t).is_file() for m in MODALITY_FOLDERS)]
+    if not found:
+        raise DatasetError(f"data.trial=all: {root} holds no idx/train_visible_<t>.txt training files")
+    return found
+
+
+def identify_path(parts: Sequence[str]) -> tuple[int, int, int] | None:
+    """(pid, camera, modality) of a path whose last three parts are ``Visible|Thermal/<id>/<file>``, else None."""
+    if len(parts) < 3 or not parts[-2].isdigit() or parts[-3] not in _FOLDERS:
+        return None
+    camera, modality = _FOLDERS[parts[-3]]
+    return int(parts[-2]), camera, modality
 
 
 def idx_path(root: str | os.PathLike, split: str, modality: str, trial: int) -> Path:

@@ -6,6 +6,8 @@ Nothing here writes to the dataset folder.
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,7 @@ VISIBLE_CAMERAS = (1, 2, 4, 5)
 INFRARED_CAMERAS = (3, 6)
 INDOOR_CAMERAS = (1, 2)
 SPLITS = ("train", "val", "test")
+_CAMERA_FOLDER = re.compile(r"^cam([1-6])$")
 
 
 def check_sysu_root(root: str | os.PathLike) -> Path:
@@ -36,6 +39,17 @@ def check_sysu_root(root: str | os.PathLike) -> Path:
             f"found {', '.join(found) or 'no folders'}{hint}"
         )
     return path
+
+
+def identify_path(parts: Sequence[str]) -> tuple[int, int, int] | None:
+    """(pid, camera, modality) of a path whose last three parts are ``camC/PPPP/<file>``, else None."""
+    if len(parts) < 3 or not parts[-2].isdigit():
+        return None
+    m = _CAMERA_FOLDER.match(parts[-3])
+    if m is None:
+        return None
+    cam = int(m.group(1))
+    return int(parts[-2]), cam, CAMERA_MODALITY[cam]
 
 
 def parse_id_list(text: str, source: str | os.PathLike) -> list[int]:
@@ -110,8 +124,9 @@ def scan_images(root: str | os.PathLike, pids: list[int], cameras: tuple[int, ..
     ]
 
 
-def test_records(root: str | os.PathLike) -> list[ImageRecord]:
+def test_records(root: str | os.PathLike, trial: int = 1) -> list[ImageRecord]:
     """Every image the SYSU-MM01 test protocol may need: the test ids' infrared images (cams 3, 6) and
-    visible images (cams 1, 2, 4, 5), ordered by camera, then id, then file name."""
+    visible images (cams 1, 2, 4, 5), ordered by camera, then id, then file name. SYSU-MM01 has one test
+    split: ``trial`` (the dataset table's calling convention) changes nothing."""
     root = check_sysu_root(root)
     return scan_images(root, sorted(set(read_split_ids(root, "test"))), tuple(range(1, 7)))

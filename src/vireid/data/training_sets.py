@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vireid.datasets import get_dataset
 from vireid.errors import ConfigError, DatasetError
 
 from . import regdb, sysu
@@ -106,8 +107,11 @@ def _sysu_records(root: Path, pids: Sequence[int]) -> list[ImageRecord]:
     return sysu.scan_images(root, list(pids), cameras)
 
 
-def sysu_training_set(root: str | os.PathLike, val_split: str | int = "none", val_seed: int = 0) -> TrainingSet:
-    """SYSU-MM01 training set: train (+ val) ids, visible cams 1, 2, 4, 5 and infrared cams 3, 6, in place."""
+def sysu_training_set(
+    root: str | os.PathLike, val_split: str | int = "none", val_seed: int = 0, *, trial: int = 1
+) -> TrainingSet:
+    """SYSU-MM01 training set: train (+ val) ids, visible cams 1, 2, 4, 5 and infrared cams 3, 6, in place.
+    SYSU-MM01 has one training split: ``trial`` (the dataset table's calling convention) changes nothing."""
     path = sysu.check_sysu_root(root)
     train_ids = sysu.read_split_ids(path, "train")
     val_ids = sysu.read_split_ids(path, "val")
@@ -162,12 +166,8 @@ def regdb_training_set(
 def load_training_set(
     dataset: str, root: str | os.PathLike, *, trial: int = 1, val_split: str | int = "none", val_seed: int = 0
 ) -> TrainingSet:
-    """The training set of ``dataset`` (``sysu`` or ``regdb``) read in place from ``root``."""
-    if dataset == "sysu":
-        return sysu_training_set(root, val_split, val_seed)
-    if dataset == "regdb":
-        return regdb_training_set(root, trial, val_split, val_seed)
-    raise ConfigError(f"data.dataset: expected 'sysu' or 'regdb', got {dataset!r}")
+    """The training set of ``dataset`` (a name in ``vireid.datasets``) read in place from ``root``."""
+    return get_dataset(dataset).training_set(root, trial=trial, val_split=val_split, val_seed=val_seed)
 
 
 def describe(ts: TrainingSet) -> str:

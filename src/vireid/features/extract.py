@@ -20,12 +20,10 @@ from torch import nn
 
 from vireid.data.config import DataConfig
 from vireid.data.records import ImageRecord
-from vireid.errors import ConfigError
+from vireid.datasets import get_dataset
 from vireid.features.store import FeatureSet, save_features
 from vireid.models.loading import load_model
 from vireid.utils.device import autocast_settings, resolve_device
-
-DATASETS = ("sysu", "regdb")
 
 
 @torch.no_grad()
@@ -89,13 +87,7 @@ def extract_features(
 
 def protocol_records(dataset: str, root: str | os.PathLike, trial: int = 1) -> list[ImageRecord]:
     """Every image the test protocol of ``dataset`` needs (SYSU-MM01 test set; RegDB trial ``trial``)."""
-    from vireid.data import regdb, sysu
-
-    if dataset == "sysu":
-        return sysu.test_records(root)
-    if dataset == "regdb":
-        return regdb.test_records(root, trial)
-    raise ConfigError(f"--dataset: expected one of {', '.join(DATASETS)}, got {dataset!r}")
+    return get_dataset(dataset, "--dataset").test_records(root, trial)
 
 
 def extract_protocol(

@@ -8,7 +8,6 @@ gives the same pixels here as in evaluation.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,17 +18,13 @@ import torch
 
 from vireid.data.cache import decode_image
 from vireid.data.records import IMAGE_EXTENSIONS, INFRARED, VISIBLE
-from vireid.data.regdb import MODALITY_FOLDERS
-from vireid.data.sysu import CAMERA_MODALITY
+from vireid.datasets import all_datasets
 from vireid.errors import VireidError
 
 MODALITIES = {"visible": VISIBLE, "infrared": INFRARED}
 # Mean absolute difference between colour channels (grey levels) below which an image counts as infrared:
 # infrared cameras store one intensity in three equal channels; JPEG keeps grey pixels grey.
 GREY_TOLERANCE = 1.0
-
-_SYSU_RE = re.compile(r"^cam([1-6])$")
-_REGDB = {folder: (camera, modality) for folder, modality, camera in MODALITY_FOLDERS.values()}
 
 
 class ImageInputError(VireidError):
@@ -113,21 +108,14 @@ class PathIdentity:
 
 
 def path_identity(path: str | os.PathLike) -> PathIdentity:
-    """Person id, camera and modality of a path whose last three parts follow SYSU-MM01
-    (``camC/PPPP/file``) or RegDB (``Visible|Thermal/<id>/file``); an empty identity otherwise."""
+    """Person id, camera and modality of a path whose last three parts follow a registered dataset's layout
+    (SYSU-MM01 ``camC/PPPP/file``, RegDB ``Visible|Thermal/<id>/file``); an empty identity otherwise."""
     parts = Path(path).parts
-    if len(parts) < 3:
-        return PathIdentity()
-    folder, pid = parts[-3], parts[-2]
-    if not pid.isdigit():
-        return PathIdentity()
-    m = _SYSU_RE.match(folder)
-    if m:
-        cam = int(m.group(1))
-        return PathIdentity(int(pid), cam, CAMERA_MODALITY[cam], "sysu")
-    if folder in _REGDB:
-        cam, mod = _REGDB[folder]
-        return PathIdentity(int(pid), cam, mod, "regdb")
+    for spec in all_datasets():
+        found = spec.identify(parts) if spec.identify is not None else None
+        if found is not None:
+            pid, camera, modality = found
+            return PathIdentity(pid, camera, modality, spec.name)
     return PathIdentity()
 
 

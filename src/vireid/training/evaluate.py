@@ -9,10 +9,12 @@ trial's model is scored on its own trial's test split and the result averages th
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from vireid.data.regdb import TRIALS
+from vireid.datasets import check_options, get_dataset
 from vireid.errors import CheckpointError, ConfigError
 from vireid.evaluation.result import ProtocolResult
 from vireid.features.extract import extract_protocol
@@ -20,11 +22,11 @@ from vireid.features.store import FeatureSet
 from vireid.training.run_dir import trial_dir
 
 
-def regdb_trial_checkpoints(spec: str | os.PathLike) -> dict[int, Path]:
-    """Checkpoints per RegDB trial from a ``--trial all`` run directory or a ``{trial}`` pattern."""
+def trial_checkpoints(spec: str | os.PathLike, trials: Sequence[int]) -> dict[int, Path]:
+    """Checkpoints per trial (of ``trials``) from a ``--trial all`` run directory or a ``{trial}`` pattern."""
     text = str(spec)
     if "{trial}" in text:
-        candidates = {t: Path(text.format(trial=t)) for t in TRIALS}
+        candidates = {t: Path(text.format(trial=t)) for t in trials}
     else:
         root = Path(spec)
         if not root.is_dir():
@@ -32,11 +34,18 @@ def regdb_trial_checkpoints(spec: str | os.PathLike) -> dict[int, Path]:
                 f"--checkpoint {root}: with --trial all expected a run directory holding trial_<t>/ "
                 "folders (vireid train --trial all) or a pattern containing {trial}"
             )
-        candidates = {t: trial_dir(root, t) for t in TRIALS}
+        candidates = {t: trial_dir(root, t) for t in trials}
     found = {t: p for t, p in candidates.items() if p.exists()}
     if not found:
-        raise CheckpointError(f"--checkpoint {spec}: no per-trial checkpoints found (expected trial_1 .. trial_10)")
+        raise CheckpointError(
+            f"--checkpoint {spec}: no per-trial checkpoints found (expected trial_{trials[0]} .. trial_{trials[-1]})"
+        )
     return found
+
+
+def regdb_trial_checkpoints(spec: str | os.PathLike) -> dict[int, Path]:
+    """Checkpoints per RegDB trial (``trial_checkpoints`` over trials 1..10)."""
+    return trial_checkpoints(spec, TRIALS)
 
 
 def evaluate_checkpoint(
@@ -45,10 +54,6 @@ def evaluate_checkpoint(
     root: str | os.PathLike,
     *,
     trial: int | str = 1,
-    mode: str = "all",
-    shots: int = 1,
-    sampling: str = "official",
-    direction: str = "v2t",
     normalize: bool = True,
     rerank: bool = False,
     flip: bool | None = None,
@@ -57,39 +62,36 @@ def evaluate_checkpoint(
     save_features_to: str | os.PathLike | None = None,
     progress: bool = False,
     format: str = "auto",
+    **options: Any,
 ) -> ProtocolResult:
-    """Extract and score; ``save_features_to`` keeps the features (RegDB all: one file per trial,
-    ``{trial}`` in the name or ``_trial<t>`` added before the suffix); ``format``: the checkpoint's
-    format (``auto``, ``vireid`` or ``released``, see ``vireid.models.loading.load_model``)."""
-    from vireid.evaluation.protocols import (
-        check_regdb_protocol,
-        check_sysu_protocol,
-        evaluate_regdb,
-        evaluate_sysu,
-    )
-
+    """Extract and score. ``options``: the protocol's options, each defaulting to the protocol's own
+    (SYSU-MM01: ``mode``, ``shots``, ``sampling``; RegDB: ``direction``; see ``vireid.datasets``);
+    options of other datasets' protocols are ignored, so that one set of CLI values serves every dataset.
+    ``trial`` (datasets with numbered splits): one trial, or ``"all"`` with one model per trial.
+    ``save_features_to`` keeps the features (trial ``all``: one file per trial, ``{trial}`` in the name or
+    ``_trial<t>`` added before the suffix); ``format``: the checkpoint's format (``auto``, ``vireid`` or
+    ``released``, see ``vireid.models.loading.load_model``)."""
+    spec = get_dataset(dataset, "--dataset")
+    check_options(options)
+    opts = spec.protocol.select(options)
     kw: dict[str, Any] = {"flip": flip, "device": device, "batch_size": batch_size, "progress": progress,
                           "format": format}
     # Refuse bad options and trees (e.g. official sampling on a tree rand_perm_cam.mat does not fit)
     # before the minutes of feature extraction, not after.
-    if dataset == "sysu":
-        check_sysu_protocol(root, mode=mode, shots=shots, sampling=sampling)
-        fs = extract_protocol(checkpoint, "sysu", root, out=save_features_to, **kw)
-        return evaluate_sysu(root, fs, mode=mode, shots=shots, sampling=sampling, normalize=normalize,
-                             rerank=rerank)
-    if dataset != "regdb":
-        raise ConfigError(f"--dataset: expected sysu or regdb, got {dataset!r}")
-    check_regdb_protocol(root, direction=direction)
+    spec.protocol.check(root, **opts)
+    if not spec.trials:
+        fs = extract_protocol(checkpoint, dataset, root, out=save_features_to, **kw)
+        return spec.protocol.evaluate(root, fs, normalize=normalize, rerank=rerank, **opts)
     if trial == "all":
         features: dict[int, FeatureSet] = {}
-        for t, ckpt_path in regdb_trial_checkpoints(checkpoint).items():
+        for t, ckpt_path in trial_checkpoints(checkpoint, spec.trials).items():
             out = None if save_features_to is None else _per_trial(save_features_to, t)
-            features[t] = extract_protocol(ckpt_path, "regdb", root, trial=t, out=out, **kw)
-        return evaluate_regdb(root, features, trial="all", direction=direction, normalize=normalize, rerank=rerank)
-    if not isinstance(trial, int) or trial not in TRIALS:
-        raise ConfigError(f"--trial: expected 1..10 or all, got {trial!r}")
-    fs = extract_protocol(checkpoint, "regdb", root, trial=trial, out=save_features_to, **kw)
-    return evaluate_regdb(root, {trial: fs}, trial=trial, direction=direction, normalize=normalize, rerank=rerank)
+            features[t] = extract_protocol(ckpt_path, dataset, root, trial=t, out=out, **kw)
+    else:
+        if isinstance(trial, bool) or not isinstance(trial, int) or trial not in spec.trials:
+            raise ConfigError(f"--trial: expected {spec.trials_text()} or all, got {trial!r}")
+        features = {trial: extract_protocol(checkpoint, dataset, root, trial=trial, out=save_features_to, **kw)}
+    return spec.protocol.evaluate(root, features, trial=trial, normalize=normalize, rerank=rerank, **opts)
 
 
 def _per_trial(path: str | os.PathLike, trial: int) -> Path:

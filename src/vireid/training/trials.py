@@ -1,4 +1,4 @@
-"""RegDB ``--trial all``: one fresh model per trial, each in its own run directory ``trial_<t>/``."""
+"""``--trial all`` (RegDB): one fresh model per trial, each in its own run directory ``trial_<t>/``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from vireid.config import Config
+from vireid.datasets import DatasetSpec, all_datasets, get_dataset
 from vireid.errors import ConfigError
 from vireid.training import checkpoint as ckpt
 from vireid.training import distributed as _dist
@@ -15,15 +16,25 @@ from vireid.training.run_dir import RunDirLock, prepare_run_dir, trial_dir
 from vireid.training.trainer import RunResult, Trainer, _main_only, init_context
 
 
+def dataset_trials(dataset: str, root: str | os.PathLike) -> list[int]:
+    """The numbered splits of ``dataset`` present under ``root`` (RegDB: the trials 1..10 whose training idx
+    files exist; all 10 in the real dataset)."""
+    spec = _with_trials(dataset)
+    return list(spec.trials) if spec.available_trials is None else list(spec.available_trials(root))
+
+
+def _with_trials(dataset: str) -> DatasetSpec:
+    spec = get_dataset(dataset)
+    if not spec.trials:
+        with_trials = ", ".join(s.title for s in all_datasets() if s.trials)
+        raise ConfigError(f"data.trial=all is for datasets with numbered splits ({with_trials}); "
+                          f"{spec.title} has a single training split")
+    return spec
+
+
 def regdb_trials(root: str | os.PathLike) -> list[int]:
     """The trials 1..10 whose training idx files exist under a RegDB root (all 10 in the real dataset)."""
-    from vireid.data.regdb import TRIALS, check_regdb_root, idx_path
-
-    root = check_regdb_root(root)
-    found = [t for t in TRIALS if all(idx_path(root, "train", m, t).is_file() for m in ("visible", "thermal"))]
-    if not found:
-        raise ConfigError(f"data.trial=all: {root} holds no idx/train_visible_<t>.txt training files")
-    return found
+    return dataset_trials("regdb", root)
 
 
 def train_trials(
@@ -34,18 +45,18 @@ def train_trials(
     data_root: str | os.PathLike | None = None,
     **kwargs: Any,
 ) -> list[RunResult]:
-    """RegDB: one fresh model per trial into ``output_dir/trial_<t>``; ``trials`` default to every trial
-    of the dataset (1..10; the release trained idx 2..11 and scored 8 of them)."""
+    """One fresh model per trial into ``output_dir/trial_<t>`` (a dataset with numbered splits: RegDB);
+    ``trials`` default to every trial of the dataset under the root (RegDB 1..10; the release trained idx
+    2..11 and scored 8 of them)."""
     from dataclasses import replace
 
     output_dir = Path(output_dir)
-    if config.data.dataset != "regdb":
-        raise ConfigError("data.trial=all is for RegDB; SYSU-MM01 has a single training split")
+    _with_trials(config.data.dataset)
     root = data_root if data_root is not None else config.data.root
     if trials is None:
         if root is None:
             raise ConfigError("no dataset root: pass --data-root DIR or set data.root")
-        trials = regdb_trials(root)
+        trials = dataset_trials(config.data.dataset, root)
     resume, overwrite = kwargs.pop("resume", False), kwargs.pop("overwrite", False)
     # one process group for all the trials; rank 0 alone touches the folders, the others wait for it
     ctx = init_context(config.train.device, config.train.dist_timeout_s)

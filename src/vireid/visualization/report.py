@@ -29,6 +29,7 @@ import numpy as np
 
 from vireid import __version__
 from vireid.data.records import INFRARED, VISIBLE, ImageRecord
+from vireid.datasets import get_dataset
 from vireid.errors import VireidError
 from vireid.evaluation.result import METRIC_KEYS, ProtocolResult
 from vireid.features.store import FeatureSet
@@ -429,7 +430,10 @@ def checkpoint_report(
     name: str | None = None,
 ) -> Path:
     """The report of one ``vireid test`` run: its result, features and (when known) run directory."""
-    split = sysu_split(root, mode, shots, sampling, 1) if dataset == "sysu" else regdb_split(root, trial)
+    spec = get_dataset(dataset, "--dataset")
+    options = spec.protocol.select({"mode": mode, "shots": shots, "sampling": sampling})
+    # a dataset without numbered splits shows gallery draw 1 of its protocol, whatever --trial says
+    split = spec.protocol.ranked_split(root, trial=trial if spec.trials else 1, **options)
     ckpt = Path(checkpoint)
     method = MethodResults(
         name or (ckpt.name if ckpt.is_dir() else ckpt.parent.name or ckpt.stem), {setting_label(result): result},

@@ -1,12 +1,12 @@
-"""Evaluation protocols: from a dataset root and saved features to a ProtocolResult."""
+"""Evaluation protocols: from a dataset root and saved features to a ProtocolResult.
+
+Which dataset uses which protocol, with its options, is said once, in the dataset table ``vireid.datasets``.
+"""
 
 from .regdb import check_regdb_protocol, evaluate_regdb, regdb_test_records
 from .sysu import check_sysu_protocol, evaluate_sysu, sysu_test_records
 
-PROTOCOLS = ("sysu", "regdb")
-
 __all__ = [
-    "PROTOCOLS",
     "check_regdb_protocol",
     "check_sysu_protocol",
     "evaluate_regdb",
