@@ -44,17 +44,14 @@ from vireid.inference.images import (
     split_batch,
     to_uint8_image,
 )
+from vireid.models.build import get_model
 from vireid.models.config import ModelConfig
 from vireid.utils.device import autocast_settings, resolve_device
 
 
 def is_modality_dependent(cfg: ModelConfig) -> bool:
     """Whether the test feature of a model with this config depends on the image's modality."""
-    if cfg.name == "baseline":
-        return True
-    if cfg.routing == "released" or cfg.feature == "released_concat":
-        return False
-    return not cfg.feature.endswith("_shared")
+    return get_model(cfg.name).modality_dependent(cfg)
 
 
 def file_sha256(path: str | os.PathLike) -> str:

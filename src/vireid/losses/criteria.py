@@ -31,6 +31,7 @@ from vireid.losses.divergences import gaussian_kl_to_standard_normal
 from vireid.losses.metric import batch_hard_triplet, modality_ranking_loss
 from vireid.losses.pairs import modality_pairs
 from vireid.losses.sinkhorn import sinkhorn_cml
+from vireid.models.build import get_model
 from vireid.models.config import ModelConfig
 
 
@@ -38,14 +39,14 @@ class ReidCriterion(nn.Module):
     """Identity and metric losses over every branch present in the outputs; subclasses add terms."""
 
     branches: tuple[str, ...] = ("V", "I", "S")
+    default_metric_feature = "neck"  # loss.metric_feature when unset
 
     def __init__(self, loss_cfg: LossConfig, model_cfg: ModelConfig, num_classes: int) -> None:
         super().__init__()
         self.cfg = loss_cfg
         self.model_cfg = model_cfg
         self.num_classes = num_classes
-        default_feature = "pooled" if model_cfg.name == "baseline" else "neck"
-        self.metric_key = "g" if (loss_cfg.metric_feature or default_feature) == "pooled" else "v"
+        self.metric_key = "g" if (loss_cfg.metric_feature or self.default_metric_feature) == "pooled" else "v"
 
     def _branch_weight(self, branch: str) -> float:
         return float(self.cfg.branch_weights.get(branch, 1.0))
@@ -107,6 +108,7 @@ class BaselineCriterion(ReidCriterion):
     """Cross-entropy + metric loss of the two-stream baseline."""
 
     branches = ("B",)
+    default_metric_feature = "pooled"  # AGW's triplet loss on the pooled feature
 
 
 class VDCriterion(ReidCriterion):
@@ -173,12 +175,14 @@ class IBCriterion(ReidCriterion):
         return {"loss": self.total(terms, {"kl": self.cfg.beta}), **terms, **bottleneck_std(outputs, self.branches)}
 
 
+# The objective of each model, keyed by the names of the model table (vireid.models.build.MODELS).
 CRITERIA: dict[str, type[ReidCriterion]] = {"vd": VDCriterion, "ib": IBCriterion, "baseline": BaselineCriterion}
 
 
 def build_criterion(loss_cfg: LossConfig, model_cfg: ModelConfig, num_classes: int) -> nn.Module:
     """The objective of model ``model_cfg.name`` (ConfigError on a bad loss config)."""
     loss_cfg.validate()
+    get_model(model_cfg.name)  # an unknown name: the model table's choices
     if model_cfg.name not in CRITERIA:
-        raise ConfigError(f"model.name: expected one of {', '.join(CRITERIA)}, got {model_cfg.name!r}")
+        raise ConfigError(f"model.name: the {model_cfg.name} model has no criterion (vireid.losses.criteria.CRITERIA)")
     return CRITERIA[model_cfg.name](loss_cfg, model_cfg, num_classes)

@@ -31,6 +31,13 @@ _ARCHS = {
 # CPU-sized backbones built from torchvision classes that have no published ImageNet weights:
 # resnet10 = torchvision's ResNet with BasicBlock and one block per stage (about half of resnet18's compute).
 _NO_WEIGHTS = {"resnet10": lambda: torchvision.models.ResNet(torchvision.models.resnet.BasicBlock, [1, 1, 1, 1])}
+
+
+def backbone_names() -> tuple[str, ...]:
+    """Every backbone ``model.backbone`` may name."""
+    return (*_NO_WEIGHTS, *_ARCHS)
+
+
 # Extra file names accepted for a backbone: the released code loads the legacy resnet50 file.
 _LEGACY_FILES = {"resnet50": ["resnet50-19c8e357.pth"]}
 
@@ -92,7 +99,7 @@ def _torchvision_model(name: str, pretrained: str, weights_dir: str | None) -> n
             _load_state_dict(model, Path(pretrained).expanduser())
         return model
     if name not in _ARCHS:
-        raise ConfigError(f"model.backbone: expected one of {', '.join([*_ARCHS, *_NO_WEIGHTS])}, got {name!r}")
+        raise ConfigError(f"model.backbone: expected one of {', '.join(backbone_names())}, got {name!r}")
     model = getattr(torchvision.models, _ARCHS[name][0])(weights=None)  # never downloads
     if pretrained == "imagenet":
         _load_state_dict(model, find_imagenet_weights(name, weights_dir))

@@ -27,18 +27,6 @@ from typing import Literal
 
 from vireid.errors import ConfigError
 
-ModelName = Literal["vd", "ib", "baseline"]
-BackboneName = Literal["resnet10", "resnet18", "resnet34", "resnet50", "mobilenet_v3_small", "mobilenet_v3_large"]
-TestFeature = Literal[
-    "z_shared", "v_shared", "z_specific", "v_specific", "z_concat", "v_concat", "released_concat", "pooled"
-]
-
-MODEL_NAMES = ("vd", "ib", "baseline")
-BACKBONES = ("resnet10", "resnet18", "resnet34", "resnet50", "mobilenet_v3_small", "mobilenet_v3_large")
-TEST_FEATURES = (
-    "z_shared", "v_shared", "z_specific", "v_specific", "z_concat", "v_concat", "released_concat", "pooled"
-)
-
 
 @dataclass
 class ModelConfig:
@@ -60,8 +48,8 @@ class ModelConfig:
     default, which older checkpoints were trained with).
     """
 
-    name: ModelName = "vd"  # paper
-    backbone: BackboneName = "resnet50"  # paper
+    name: str = "vd"  # paper; a name in the model table, vireid.models.build.MODELS
+    backbone: str = "resnet50"  # paper; vireid.models.backbones.backbone_names()
     pretrained: str = "imagenet"  # paper ("imagenet" | "none" | path to a state dict)
     weights_dir: str | None = None  # ours: folder holding torchvision weight files (else torch hub cache)
     last_stride: Literal[1, 2] = 1  # released (paper: unverified)
@@ -77,9 +65,9 @@ class ModelConfig:
     std_offset: float = 5.0  # ours, after Alemi et al.'s VIB: std = softplus(s - 5) starts small
     z_classifier: Literal["linear", "mlp"] = "linear"  # ours; released: "mlp" (512-256-BN-LReLU-Dropout-C)
     classifier_std: float = 0.001  # released: Linear weights ~ N(0, 0.001), bias 0
-    # None = the model's own default: "z_shared" for vd/ib (ours; paper: unverified), "v_shared" for the
-    # baseline; released: "released_concat"
-    test_feature: TestFeature | None = None
+    # None = the model's own default (MODELS): "z_shared" for vd/ib (ours; paper: unverified), "v_shared" for
+    # the baseline; released: "released_concat"
+    test_feature: str | None = None
 
     @property
     def shared_stages(self) -> int:
@@ -93,14 +81,18 @@ class ModelConfig:
         """The test-time feature in effect (``test_feature`` or the model's default)."""
         if self.test_feature is not None:
             return self.test_feature
-        return "v_shared" if self.name == "baseline" else "z_shared"
+        from vireid.models.build import get_model
+
+        return get_model(self.name).default_feature
 
     def validate(self) -> None:
         """Raise a ConfigError naming the first invalid option."""
-        if self.name not in MODEL_NAMES:
-            raise ConfigError(f"model.name: expected one of {', '.join(MODEL_NAMES)}, got {self.name!r}")
-        if self.backbone not in BACKBONES:
-            raise ConfigError(f"model.backbone: expected one of {', '.join(BACKBONES)}, got {self.backbone!r}")
+        from vireid.models.backbones import backbone_names
+        from vireid.models.build import get_model
+
+        spec = get_model(self.name)
+        if self.backbone not in backbone_names():
+            raise ConfigError(f"model.backbone: expected one of {', '.join(backbone_names())}, got {self.backbone!r}")
         if not isinstance(self.pretrained, str) or not self.pretrained:
             raise ConfigError(f"model.pretrained: expected 'imagenet', 'none' or a path, got {self.pretrained!r}")
         if not self.stem_pool and not self.backbone.startswith("resnet"):
@@ -121,19 +113,13 @@ class ModelConfig:
             raise ConfigError(f"model.bottleneck: expected 'gaussian' or 'deterministic', got {self.bottleneck!r}")
         if not all(isinstance(h, int) and h > 0 for h in self.bottleneck_hidden):
             raise ConfigError(f"model.bottleneck_hidden: expected a list of positive integers, got {self.bottleneck_hidden!r}")
-        if self.name == "ib" and self.bottleneck != "gaussian":
-            raise ConfigError("model.bottleneck: the ib model needs the 'gaussian' bottleneck (its KL term)")
         if self.bottleneck_input not in ("neck", "pooled"):
             raise ConfigError(f"model.bottleneck_input: expected 'neck' or 'pooled', got {self.bottleneck_input!r}")
         if self.z_classifier not in ("linear", "mlp"):
             raise ConfigError(f"model.z_classifier: expected 'linear' or 'mlp', got {self.z_classifier!r}")
-        if self.test_feature is not None and self.test_feature not in TEST_FEATURES:
+        if self.feature not in spec.features:
             raise ConfigError(
-                f"model.test_feature: expected one of {', '.join(TEST_FEATURES)}, got {self.test_feature!r}"
+                f"model.test_feature: the {self.name} model gives {', '.join(spec.features)}, got {self.test_feature!r}"
             )
-        if self.name == "baseline" and self.feature not in ("v_shared", "pooled"):
-            raise ConfigError(
-                f"model.test_feature: the baseline has one branch, expected 'v_shared' or 'pooled', got {self.test_feature!r}"
-            )
-        if self.name != "baseline" and self.feature == "pooled":
-            raise ConfigError("model.test_feature: 'pooled' is for the baseline; vd/ib use v_* or z_* features")
+        if spec.check is not None:
+            spec.check(self)

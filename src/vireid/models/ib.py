@@ -7,8 +7,15 @@ without VSD / VCD / VML. This is the paper's point of comparison.
 
 from __future__ import annotations
 
+from vireid.errors import ConfigError
 from vireid.models.config import ModelConfig
 from vireid.models.vd import VariationalDistillationNet
+
+
+def check_ib_config(cfg: ModelConfig) -> None:
+    """The ib objective's KL term needs the Gaussian bottleneck."""
+    if cfg.bottleneck != "gaussian":
+        raise ConfigError("model.bottleneck: the ib model needs the 'gaussian' bottleneck (its KL term)")
 
 
 class VariationalIBNet(VariationalDistillationNet):

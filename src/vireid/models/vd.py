@@ -29,6 +29,8 @@ from vireid.models.config import ModelConfig
 from vireid.models.encoder import ObservationHead, build_encoders, run_encoders
 
 BRANCHES = ("V", "I", "S")
+# test-time features (model.test_feature), documented in vireid.models.config
+VD_FEATURES = ("z_shared", "v_shared", "z_specific", "v_specific", "z_concat", "v_concat", "released_concat")
 # Released to_edge(): luma weights applied to the already-normalised tensor.
 GREY_WEIGHTS = (0.2989, 0.5870, 0.1140)
 
@@ -38,6 +40,14 @@ def released_greyscale(images: Tensor) -> Tensor:
     code's ``to_edge``, vectorised)."""
     w = images.new_tensor(GREY_WEIGHTS).view(1, 3, 1, 1)
     return (images * w).sum(dim=1, keepdim=True).expand(-1, 3, -1, -1).contiguous()
+
+
+def vd_modality_dependent(cfg: ModelConfig) -> bool:
+    """Whether the test feature depends on the image's modality: under paper routing the specific branch
+    is E_V for a visible image and E_I for an infrared one; released routing sends every image through all."""
+    if cfg.routing == "released" or cfg.feature == "released_concat":
+        return False
+    return not cfg.feature.endswith("_shared")
 
 
 def check_modality(images: Tensor, modality: Tensor) -> Tensor:
