@@ -19,9 +19,19 @@ step and saves a resumable last.pt.
 """
 
 
+def tables_epilog() -> str:
+    """The models and datasets a config may name, from their tables."""
+    from vireid.datasets import all_datasets
+    from vireid.models.build import MODELS
+
+    models = "".join(f"\n  {name:<10} {spec.description}" for name, spec in MODELS.items())
+    datasets = "".join(f"\n  {spec.name:<10} {spec.description}" for spec in all_datasets())
+    return f"\nmodel.name:{models}\ndata.dataset:{datasets}\n"
+
+
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model from a config (recipe)", description=__doc__.split(": ", 1)[1],
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=EPILOG + tables_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", help="recipe name or YAML path (default with --resume: RUN_DIR/config.yaml)")
     p.add_argument("--data-root", help="dataset root (overrides data.root)")
     p.add_argument("--output", help="run directory (default: runs/<config name>)")
