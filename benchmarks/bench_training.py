@@ -18,9 +18,10 @@ loss, backward, optimiser; the input pipeline has its own benchmark, bench_input
 ``--release-dir DIR``: DIR is a checkout of the released code (git clone of RELEASE_URL, commit ae7c018).
 It is copied into a temporary folder and patched there for a CPU (RELEASE_PATCHES: ``.cuda()`` removed,
 ``torch.cuda.LongTensor`` -> ``torch.LongTensor``, no ImageNet download, one ``addmm_`` call in today's
-signature); nothing of it enters this repository. Its own ``Trainer.train`` (forward, its losses, backward,
-Adam) then runs one step at a time on the same batches, alternating with ours, in the same process and so
-with the same process settings (flush-to-zero, the allocator): its fair best.
+signature); nothing of it enters this repository. Ours and then the release's own ``Trainer.train`` (forward,
+its losses, backward, Adam) are timed on the same SynthVI tree and the same batches, each in a fresh process
+with the same process settings (flush-to-zero, the allocator): the release's fair best. (One process for both
+would keep both models' freed activation memory: 17 GB at batch 32.)
 
 ``--levers``: each CPU lever on its own against "before" (fp32, contiguous, denormals kept, default glibc
 allocator, no compile), each in a fresh process (the process-wide settings cannot be undone), then the
@@ -42,6 +43,7 @@ from pathlib import Path
 import torch
 
 from vireid.config import load_config
+from vireid.data.loaders import build_training_data
 from vireid.data.synthvi import generate
 from vireid.training.trainer import Trainer
 from vireid.utils.device import cpu_supports_bf16, flush_denormals, keep_freed_memory, resolve_device
@@ -130,55 +132,74 @@ def timed(fn, *args) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def bench(cfg, steps: int, warmup: int, release_dir: Path | None = None) -> dict:
-    """Time ``steps`` training steps of ``cfg`` after ``warmup`` (and the release's, alternating)."""
+def bench(cfg, steps: int, warmup: int, root: Path | None = None, release_dir: Path | None = None) -> dict:
+    """Time ``steps`` training steps of ``cfg`` after ``warmup``: ours, or the release's own step on the
+    batches our loader draws (``release_dir``). A SynthVI tree is generated unless ``root`` is given."""
     with tempfile.TemporaryDirectory() as tmp:
-        num_ids = max(30, int(cfg.data.ids_per_batch / 0.6) + 5)  # 60% of SynthVI ids are training ids
-        root = generate(Path(tmp) / "synth", layout="sysu", num_ids=num_ids, seed=0,
-                        height=max(32, cfg.data.height), width=max(16, cfg.data.width))
-        trainer = Trainer(cfg, Path(tmp) / "run", data_root=root, hooks=[])
-        trainer.setup()
-        trainer.model.train()
+        if root is None:
+            root = synth_tree(cfg, Path(tmp))
+        if release_dir is None:
+            trainer = Trainer(cfg, Path(tmp) / "run", data_root=root, hooks=[])
+            trainer.setup()
+            trainer.model.train()
+            data, device = trainer.data, trainer.device
+            sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+            step = lambda b: (trainer.run_step(b), sync())  # noqa: E731
+        else:
+            data, device = build_training_data(cfg.data, root, seed=cfg.train.seed, progress=False), torch.device("cpu")
+            step = ReleaseStep(release_dir, Path(tmp), data.num_classes, {r.pid: r.label for r in data.train_records})
         batches: list[dict] = []
         epoch = 0
         while len(batches) < warmup + steps:
-            trainer.data.sampler.set_epoch(epoch)
-            batches += list(trainer.data.loader)
+            data.sampler.set_epoch(epoch)
+            batches += list(data.loader)
             epoch += 1
         batches = batches[: warmup + steps]
-        release = None
-        if release_dir is not None:
-            pid_label = {r.pid: r.label for r in trainer.data.train_records}
-            release = ReleaseStep(release_dir, Path(tmp), trainer.num_classes, pid_label)
-        sync = torch.cuda.synchronize if trainer.device.type == "cuda" else (lambda: None)
-        ours, theirs = [], []
+        times = []
         for i, batch in enumerate(batches):
-            times = {"ours": timed(lambda b: (trainer.run_step(b), sync()), batch)}
-            if release is not None:
-                times["release"] = timed(release, batch)
+            wall, cpu = timed(step, batch)
             if i >= warmup:
-                ours.append(times["ours"])
-                theirs.append(times.get("release"))
-            shown = ", ".join(f"{k} {w:.2f} s ({c:.1f} CPU s)" for k, (w, c) in times.items())
-            print(f"  step {i + 1}/{len(batches)}{' (warm-up)' if i < warmup else ''}: {shown}", file=sys.stderr,
-                  flush=True)
+                times.append((wall, cpu))
+            print(f"  {'release' if release_dir else 'ours'} step {i + 1}/{len(batches)}"
+                  f"{' (warm-up)' if i < warmup else ''}: {wall:.2f} s ({cpu:.1f} CPU s)", file=sys.stderr, flush=True)
     n = int(batches[0]["images"].shape[0])
-    out = {"recipe": cfg.model.name, "device": str(trainer.device), "batch": n,
-           "input": f"{cfg.data.height}x{cfg.data.width}", "backbone": cfg.model.backbone,
-           "amp": f"{trainer.amp_dtype}".replace("torch.", "") if trainer.use_amp else "off",
-           "channels_last": trainer.channels_last, "compile": cfg.train.compile,
-           "ftz": cfg.train.flush_denormal, "keep_freed_memory": cfg.train.keep_freed_memory,
-           "steps": steps, "threads": torch.get_num_threads(), **summary(ours, n, "")}
-    if release is not None:
-        out.update(summary(theirs, n, "release_"))
+    out = {"recipe": cfg.model.name, "device": str(device), "batch": n, "input": f"{cfg.data.height}x{cfg.data.width}",
+           "backbone": cfg.model.backbone, "compile": cfg.train.compile, "ftz": cfg.train.flush_denormal,
+           "keep_freed_memory": cfg.train.keep_freed_memory, "steps": steps, "threads": torch.get_num_threads(),
+           **summary(times, n)}
+    if release_dir is None:
+        out.update(amp=f"{trainer.amp_dtype}".replace("torch.", "") if trainer.use_amp else "off",
+                   channels_last=trainer.channels_last)
     return out
 
 
-def summary(times: list[tuple[float, float]], n: int, prefix: str) -> dict:
+def synth_tree(cfg, folder: Path) -> Path:
+    num_ids = max(30, int(cfg.data.ids_per_batch / 0.6) + 5)  # 60% of SynthVI ids are training ids
+    return generate(folder / "synth", layout="sysu", num_ids=num_ids, seed=0,
+                    height=max(32, cfg.data.height), width=max(16, cfg.data.width))
+
+
+def child(args: argparse.Namespace, recipe: str, ids: int | None, role: str, root: Path | None,
+          extra: list[str]) -> dict | None:
+    """This script in a fresh process (``--json-out``): its figures, or None if it failed."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "r.json"
+        cmd = [sys.executable, __file__, "--recipe", recipe, "--steps", str(args.steps), "--warmup",
+               str(args.warmup), "--device", args.device, "--json-out", str(out)]
+        cmd += ["--ids-per-batch", str(ids)] if ids is not None else []
+        cmd += ["--threads", str(args.threads)] if args.threads else []
+        cmd += ["--root", str(root)] if root is not None else []
+        cmd += ["--release-dir", str(args.release_dir), "--role", "release"] if role == "release" else []
+        cmd += [*args.overrides, *extra]
+        done = subprocess.run(cmd, check=False)
+        return json.loads(out.read_text()) if done.returncode == 0 else None
+
+
+def summary(times: list[tuple[float, float]], n: int) -> dict:
     wall = sum(t[0] for t in times)
     cpu = sum(t[1] for t in times)
-    return {f"{prefix}seconds": wall, f"{prefix}s_per_step": wall / len(times), f"{prefix}images_per_s": n * len(times) / wall,
-            f"{prefix}cpu_s_per_step": cpu / len(times)}
+    return {"seconds": wall, "s_per_step": wall / len(times), "images_per_s": n * len(times) / wall,
+            "cpu_s_per_step": cpu / len(times)}
 
 
 def line(r: dict) -> str:
@@ -195,17 +216,9 @@ def run_levers(args: argparse.Namespace, recipe: str, ids: int | None) -> None:
         if "train.amp_dtype=bfloat16" in overrides and not cpu_supports_bf16() and not args.with_emulated_bf16:
             rows.append((name, None, "skipped: this CPU has no native bf16 (emulated, many times slower)"))
             continue
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / "r.json"
-            cmd = [sys.executable, __file__, "--recipe", recipe, "--steps", str(args.steps), "--warmup",
-                   str(args.warmup), "--device", args.device, "--json-out", str(out)]
-            cmd += ["--ids-per-batch", str(ids)] if ids is not None else []
-            cmd += ["--threads", str(args.threads)] if args.threads else []
-            cmd += [*args.overrides, *overrides]
-            print(f"[{name}] {' '.join(overrides) or '(recipe defaults)'}", flush=True)
-            done = subprocess.run(cmd, check=False)
-            rows.append((name, json.loads(out.read_text()) if done.returncode == 0 else None,
-                         "" if done.returncode == 0 else f"failed (exit {done.returncode})"))
+        print(f"[{name}] {' '.join(overrides) or '(recipe defaults)'}", flush=True)
+        r = child(args, recipe, ids, "ours", None, overrides)
+        rows.append((name, r, "" if r else "failed"))
     base = next((r for n, r, _ in rows if n == "before" and r), None)
     print(f"\nlevers, {recipe}: each on its own against 'before'")
     print(f"{'lever':<22} {'images/s':>9} {'s/step':>8} {'CPU s/step':>11} {'x before (wall)':>16} {'x before (CPU)':>15}")
@@ -230,6 +243,8 @@ def main() -> None:
     p.add_argument("--levers", action="store_true", help="time each CPU lever on its own (fresh processes)")
     p.add_argument("--with-emulated-bf16", action="store_true", help="--levers: time bf16 even where emulated")
     p.add_argument("--json-out", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--root", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--role", choices=("ours", "release"), default="ours", help=argparse.SUPPRESS)
     p.add_argument("overrides", nargs="*", help="extra key=value overrides")
     args = p.parse_args()
     if args.release_dir is not None and not (args.release_dir / "reid" / "trainers.py").is_file():
@@ -246,17 +261,28 @@ def main() -> None:
             run_levers(args, recipe, ids)
             continue
         cfg = build_config(recipe, ids, args.device, args.overrides)
-        process_settings(cfg)
-        r = bench(cfg, args.steps, args.warmup, args.release_dir)
-        print(f"{recipe:<14} {line(r)}", flush=True)
-        if args.release_dir is not None:
-            print(f"{'release':<14} ft_net (4 ResNet-50 passes per image, CAM, its losses) same batches and process: "
-                  f"{r['release_images_per_s']:.2f} images/s, {r['release_s_per_step']:.2f} s/step, "
-                  f"{r['release_cpu_s_per_step']:.1f} CPU s/step")
-            print(f"{'ratio':<14} ours / release: {r['images_per_s'] / r['release_images_per_s']:.2f}x (wall), "
-                  f"{r['release_cpu_s_per_step'] / r['cpu_s_per_step']:.2f}x (CPU time)")
-        if args.json_out:
+        if args.json_out:  # a child process: one measurement
+            process_settings(cfg)
+            r = bench(cfg, args.steps, args.warmup, args.root, args.release_dir if args.role == "release" else None)
             args.json_out.write_text(json.dumps(r))
+            continue
+        if args.release_dir is None:
+            process_settings(cfg)
+            r = bench(cfg, args.steps, args.warmup)
+            print(f"{recipe:<14} {line(r)}", flush=True)
+            continue
+        with tempfile.TemporaryDirectory() as tmp:  # one tree, then ours and the release each in a fresh process
+            root = synth_tree(cfg, Path(tmp))
+            r = child(args, recipe, ids, "ours", root, [])
+            rel = child(args, recipe, ids, "release", root, [])
+        if r is None or rel is None:
+            sys.exit(f"bench_training: the {'ours' if r is None else 'release'} measurement failed")
+        print(f"{recipe:<14} {line(r)}")
+        print(f"{'release':<14} ft_net (4 ResNet-50 passes per image, CAM, its losses), same batches and process "
+              f"settings (ftz {rel['ftz']}, keep freed memory {rel['keep_freed_memory']}): "
+              f"{rel['images_per_s']:.2f} images/s, {rel['s_per_step']:.2f} s/step, {rel['cpu_s_per_step']:.1f} CPU s/step")
+        print(f"{'ratio':<14} ours / release: {r['images_per_s'] / rel['images_per_s']:.2f}x (wall), "
+              f"{rel['cpu_s_per_step'] / r['cpu_s_per_step']:.2f}x (CPU time)", flush=True)
 
 
 if __name__ == "__main__":
