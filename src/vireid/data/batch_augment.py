@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as nnf
+from torch.utils.data import get_worker_info
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
@@ -87,32 +88,46 @@ class BatchTrainTransform:
         return None
 
     def __call__(self, images: torch.Tensor, modality: Sequence[int], seeds: Sequence[int]) -> torch.Tensor:
-        """Augment and normalise ``images`` (uint8 [B, 3, H, W], not modified) drawn with ``seeds``."""
+        """Augment and normalise ``images`` (uint8 [B, 3, H, W], any strides, not modified) drawn with ``seeds``.
+
+        One pass per image over data that stays in the CPU cache: the crop is a view of the padded batch
+        (flip-then-crop at ``left`` is crop-then-flip at ``2 pad - left``), the colour choices act on that
+        uint8 view, and the float conversion and normalisation write straight into the batch (in shared
+        memory inside a loader worker, so the batch is not copied again on its way out).
+        """
         params = [self.draw(s, int(m)) for s, m in zip(seeds, modality, strict=True)]
-        x = images.clone()
-        pick = lambda cond: [i for i, p in enumerate(params) if cond(p)]  # noqa: E731
-        flips = pick(lambda p: p.flip)
-        if flips:
-            x[flips] = x[flips].flip(-1)
         pad = self.cfg.augment.pad
-        if pad > 0:
-            padded = nnf.pad(x, (pad, pad, pad, pad))
-            h, w = self.size
-            for i, p in enumerate(params):
-                x[i] = padded[i, :, p.top : p.top + h, p.left : p.left + w]
-        greys = pick(lambda p: p.grey)
-        if greys:
-            x[greys] = F.rgb_to_grayscale(x[greys], num_output_channels=3)
-        for c in range(3):
-            rows = pick(lambda p, c=c: p.channel == c)
-            if rows:
-                x[rows] = x[rows][:, c : c + 1].expand(-1, 3, -1, -1)
-        rows = pick(lambda p: p.channel == 3)
-        if rows:
-            x[rows] = F.rgb_to_grayscale(x[rows], num_output_channels=3)
-        out = self.normalise(x)
+        padded = nnf.pad(images, (pad, pad, pad, pad)) if pad > 0 else images
+        h, w = self.size
+        out = _batch_buffer((len(params), 3, h, w))
+        scale, shift = self.normalise.scale, self.normalise.shift
         for i, p in enumerate(params):
+            left = 2 * pad - p.left if p.flip else p.left
+            img = padded[i, :, p.top : p.top + h, left : left + w]
+            if p.flip:
+                img = img.flip(-1)
+            if p.grey:
+                img = F.rgb_to_grayscale(img, num_output_channels=3)
+            if p.channel == 3:
+                img = F.rgb_to_grayscale(img, num_output_channels=3)
+            elif p.channel >= 0:
+                img = img[p.channel : p.channel + 1].expand(3, -1, -1)
+            o = out[i]
+            o.copy_(img)
+            o.mul_(scale).add_(shift)
             if p.erase is not None:
-                top, left, h, w = p.erase
-                out[i, :, top : top + h, left : left + w] = 0
+                top, left_, eh, ew = p.erase
+                o[:, top : top + eh, left_ : left_ + ew] = 0
         return out
+
+
+def _batch_buffer(shape: tuple[int, ...]) -> torch.Tensor:
+    """An uninitialised float32 tensor; in a DataLoader worker, in shared memory (as torch's default collate
+    allocates its output), so that sending the batch to the main process does not copy it."""
+    if get_worker_info() is None:
+        return torch.empty(shape)
+    try:
+        storage = torch.empty(0)._typed_storage()._new_shared(math.prod(shape), device="cpu")
+        return torch.empty(0).new(storage).view(shape)
+    except (AttributeError, RuntimeError):  # private API moved: an ordinary tensor (one more copy)
+        return torch.empty(shape)

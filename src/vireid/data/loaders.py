@@ -52,8 +52,8 @@ class _CacheRows(Dataset):
         return torch.from_numpy(np.array(self._cache_array()[row])).permute(2, 0, 1)
 
     def cached_images(self, rows: list[int]) -> torch.Tensor:
-        """Rows ``rows`` of the cache array as one uint8 tensor [B, 3, H, W] (one read)."""
-        return torch.from_numpy(self._cache_array()[rows]).permute(0, 3, 1, 2).contiguous()
+        """Rows ``rows`` of the cache array as one uint8 tensor [B, 3, H, W] (one read; channels-last strides)."""
+        return torch.from_numpy(self._cache_array()[rows]).permute(0, 3, 1, 2)
 
 
 class TrainingDataset(_CacheRows):
