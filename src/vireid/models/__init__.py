@@ -1,6 +1,6 @@
 """Models: backbones, variational bottlenecks, and the vd / ib / baseline networks."""
 
-from vireid.models.build import MODELS, build_model
+from vireid.models.build import MODELS, ModelSpec, build_model, get_model, register_model
 from vireid.models.config import ModelConfig
 
-__all__ = ["MODELS", "ModelConfig", "build_model"]
+__all__ = ["MODELS", "ModelConfig", "ModelSpec", "build_model", "get_model", "register_model"]
