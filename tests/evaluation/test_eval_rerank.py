@@ -55,3 +55,13 @@ def test_chunking_does_not_change_the_result(monkeypatch):
     monkeypatch.setattr(rr, "_ROW_CHUNK", 500)  # a few rows at a time
     monkeypatch.setattr(rr, "_JACCARD_CHUNK", 64)
     np.testing.assert_allclose(k_reciprocal_rerank(qg, qq, gg), whole, atol=1e-7)
+
+
+def test_nearest_columns_equal_a_stable_sort_even_with_many_ties():
+    from vireid.evaluation.rerank import _nearest
+
+    g = torch.Generator().manual_seed(0)
+    rows = torch.randint(0, 4, (50, 300), generator=g).float()  # long runs of equal values
+    rows[:25] = torch.rand(25, 300, generator=g)  # and rows without ties
+    for keep in (1, 7, 21, 300):
+        assert torch.equal(_nearest(rows, keep), torch.sort(rows, dim=1, stable=True).indices[:, :keep])

@@ -37,8 +37,9 @@ class _Rows:
         self.qg, self.qq, self.gg = qg, qq, gg
         self.nq, self.n = qq.shape[0], qq.shape[0] + gg.shape[0]
 
-    def get(self, start: int, stop: int) -> torch.Tensor:
-        """Rows ``start:stop`` (float32, ``[stop - start, N]``), each squared and divided by its maximum."""
+    def get(self, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows ``start:stop`` (float32, ``[stop - start, N]``), each squared and divided by its maximum; and
+        those maxima."""
         parts = []
         if start < self.nq:
             s = slice(start, min(stop, self.nq))
@@ -47,13 +48,42 @@ class _Rows:
             s = slice(max(start, self.nq) - self.nq, stop - self.nq)
             parts.append(torch.cat([self.qg[:, s].T, self.gg[s]], 1))
         rows = (torch.cat(parts) if len(parts) > 1 else parts[0]).pow(2)
-        return rows.div_(rows.amax(1, keepdim=True).clamp_(min=torch.finfo(torch.float32).tiny))
+        row_max = rows.amax(1, keepdim=True).clamp_(min=torch.finfo(torch.float32).tiny)
+        return rows.div_(row_max), row_max.squeeze(1)
 
     def chunks(self):
         step = max(1, _ROW_CHUNK // max(self.n, 1))
         for start in range(0, self.n, step):
             stop = min(start + step, self.n)
-            yield start, stop, self.get(start, stop)
+            yield start, stop, *self.get(start, stop)
+
+    def entries(self, i: torch.Tensor, j: torch.Tensor, row_max: torch.Tensor) -> torch.Tensor:
+        """Entries (i, j) of the normalised matrix, read from the blocks (``row_max``: each row's squared max)."""
+        nq, out = self.nq, torch.empty(i.shape, dtype=torch.float32)
+        iq, jq = i < nq, j < nq
+        for mask, block, r, c in ((iq & jq, self.qq, i, j), (iq & ~jq, self.qg, i, j - nq),
+                                  (~iq & jq, self.qg, j, i - nq), (~iq & ~jq, self.gg, i - nq, j - nq)):
+            out[mask] = block[r[mask], c[mask]]
+        return out.pow_(2).div_(row_max[i])
+
+
+def _nearest(rows: torch.Tensor, keep: int) -> torch.Tensor:
+    """The first ``keep`` columns of each row's stable ascending order (ties in index order), via top-k.
+
+    Top-k with a margin, re-ordered stably; a row whose ties at its keep-th value might reach past the
+    margin (the last candidate equals the keep-th value) falls back to a full stable sort.
+    """
+    n = rows.shape[1]
+    k = min(n, keep + 8)
+    vals, idx = torch.topk(rows, k, dim=1, largest=False, sorted=True)
+    by_index = torch.argsort(idx, dim=1)
+    idx, by_value = idx.gather(1, by_index), vals.gather(1, by_index)
+    idx = idx.gather(1, torch.sort(by_value, dim=1, stable=True).indices)
+    if k < n:
+        unsure = vals[:, k - 1] <= vals[:, keep - 1]
+        if bool(unsure.any()):
+            idx[unsure] = torch.sort(rows[unsure], dim=1, stable=True).indices[:, :k]
+    return idx[:, :keep]
 
 
 def _reciprocal(neighbours: torch.Tensor, k: int) -> torch.Tensor:
@@ -100,8 +130,10 @@ def k_reciprocal_rerank(
     keep = max(kf, kq)
     # 1. Each row's nearest neighbours, ties in index order (the reference's stable argsort).
     neighbours = torch.empty(n, keep, dtype=torch.long)
-    for start, stop, rows in dist.chunks():
-        neighbours[start:stop] = torch.sort(rows, dim=1, stable=True).indices[:, :keep]
+    row_max = torch.empty(n)
+    for start, stop, rows, rmax in dist.chunks():
+        neighbours[start:stop] = _nearest(rows, keep)
+        row_max[start:stop] = rmax
     # 2. k-reciprocal sets R(i) (size k1) and R_half(c) (size k1/2), as padded index lists with a mask.
     fwd, rec = neighbours[:, :kf], _reciprocal(neighbours, kf)
     fwd_h, rec_h = neighbours[:, :khf], _reciprocal(neighbours, khf)
@@ -124,10 +156,9 @@ def k_reciprocal_rerank(
     valid[:, 1:] &= cols[:, 1:] != cols[:, :-1]
     cols = torch.where(valid, cols, 0)
     # 4. Gaussian weights exp(-d(i, j)) on the expanded set, normalised per row.
-    weight = torch.zeros(cols.shape, dtype=torch.float32)
-    for start, stop, rows in dist.chunks():
-        weight[start:stop] = torch.exp(-rows.gather(1, cols[start:stop]))
-    weight = weight * valid
+    rows_of = torch.arange(n)[:, None].expand_as(cols)
+    weight = torch.exp(-dist.entries(rows_of[valid], cols[valid], row_max))
+    weight = torch.zeros(cols.shape, dtype=torch.float32).masked_scatter_(valid, weight)
     v = _sparse_rows(cols, weight / weight.sum(1, keepdim=True), valid)
     if k2 != 1:
         # Local query expansion: each encoding becomes the mean of its k2 nearest neighbours' encodings.
@@ -140,7 +171,7 @@ def k_reciprocal_rerank(
     step = max(1, _ROW_CHUNK // n)
     for start in range(0, nq, step):
         stop = min(start + step, nq)
-        original_qg[start:stop] = dist.get(start, stop)[:, nq:]
+        original_qg[start:stop] = dist.get(start, stop)[0][:, nq:]
     jaccard = _jaccard(v, nq)
     return jaccard.mul_(1 - lambda_value).add_(original_qg.mul_(lambda_value)).numpy()
 
