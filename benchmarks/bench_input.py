@@ -83,8 +83,9 @@ class PerSample(Dataset):
         return self.dataset[item]
 
 
-def time_loader(cfg: DataConfig, root: Path, batches: int, per_sample: bool) -> tuple[float, float]:
-    """(seconds to build the training data, images/s over ``batches`` batches after a warm-up batch)."""
+def time_loader(cfg: DataConfig, root: Path, batches: int, per_sample: bool) -> tuple[float, float, float]:
+    """(seconds to build the training data, images/s over ``batches`` batches after a warm-up batch, images per
+    CPU-second of this process: with no workers the whole cost, steadier than the wall clock on a busy machine)."""
     start = time.perf_counter()
     td = build_training_data(cfg, root, seed=0, progress=False)
     setup = time.perf_counter() - start
@@ -97,13 +98,13 @@ def time_loader(cfg: DataConfig, root: Path, batches: int, per_sample: bool) -> 
         td.sampler.set_epoch(epoch)
         for b in loader:
             if t0 is None:  # skip the first batch: worker start-up
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 continue
             n_img += b["images"].shape[0]
             if n_img >= batches * td.sampler.batch_size:
                 break
         epoch += 1
-    return setup, n_img / (time.perf_counter() - t0)
+    return setup, n_img / (time.perf_counter() - t0), n_img / max(time.process_time() - c0, 1e-9)
 
 
 def main() -> None:
@@ -132,20 +133,22 @@ def main() -> None:
               f"{os.cpu_count()} CPUs, torch threads 1; augmentation {args.augment}: {AUGMENTS[args.augment]}")
         cfg = DataConfig(dataset="sysu", height=288, width=144, ids_per_batch=8, instances=4,
                          cache_dir=str(Path(tmp) / "cache"), augment=AUGMENTS[args.augment])
-        setup, _ = time_loader(replace(cfg, num_workers=0), root, 1, per_sample=False)
+        setup, _, _ = time_loader(replace(cfg, num_workers=0), root, 1, per_sample=False)
         print(f"cache build (first run): {setup:.2f} s")
         base = None
-        print(f"{'workers':>7}  {'path':<34} {'images/s':>9}  {'x per-sample decoding':>22}")
+        print(f"{'workers':>7}  {'path':<34} {'images/s':>9}  {'x per-sample decoding':>22}  "
+              f"{'images/CPU-s (0 workers)':>24}")
         for workers in args.workers:
             for label, cache, per_sample in (("per-sample, decode each image", False, True),
                                              ("per-sample, decoded-image cache", True, True),
                                              ("batched, decode each image", False, False),
                                              ("batched, decoded-image cache", True, False)):
                 c = replace(cfg, num_workers=workers, cache=cache)
-                _, ips = time_loader(c, root, args.batches, per_sample)
+                _, ips, per_cpu = time_loader(c, root, args.batches, per_sample)
                 if per_sample and not cache:
                     base = ips
-                print(f"{workers:>7}  {label:<34} {ips:9.0f}  {ips / base:22.2f}", flush=True)
+                cpu = f"{per_cpu:24.0f}" if workers == 0 else f"{'':>24}"
+                print(f"{workers:>7}  {label:<34} {ips:9.0f}  {ips / base:22.2f}  {cpu}", flush=True)
 
 
 if __name__ == "__main__":

@@ -54,7 +54,8 @@ def test_chunking_does_not_change_the_result(monkeypatch):
     whole = k_reciprocal_rerank(qg, qq, gg)
     monkeypatch.setattr(rr, "_ROW_CHUNK", 500)  # a few rows at a time
     monkeypatch.setattr(rr, "_JACCARD_CHUNK", 64)
-    np.testing.assert_allclose(k_reciprocal_rerank(qg, qq, gg), whole, atol=1e-7)
+    # float32 sums accumulated in another grouping differ in the last bits (1.8e-7 seen), nothing more
+    np.testing.assert_allclose(k_reciprocal_rerank(qg, qq, gg), whole, atol=1e-6)
 
 
 def test_nearest_columns_equal_a_stable_sort_even_with_many_ties():
