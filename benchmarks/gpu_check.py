@@ -34,7 +34,7 @@ os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 import torch  # noqa: E402
 
 from vireid.config import load_config  # noqa: E402
-from vireid.training.hooks import HookBase, default_hooks  # noqa: E402
+from vireid.training.hooks import StopAfterEpoch, default_hooks  # noqa: E402
 from vireid.training.trainer import Trainer, train  # noqa: E402
 
 FULL = {"size": (256, 128), "ids": 40, "ids_per_batch": 16, "instances": 4, "warmup": 2, "steps": 5, "extra": []}
@@ -180,17 +180,6 @@ def step_variants(report: Report, plan: dict, root: Path, work: Path, device: st
                   + (f"  scale {r['grad_scale']:g}" if "grad_scale" in r else ""), flush=True)
             if not r["finite"]:
                 report.fail(f"{recipe} {name}: a loss is not finite")
-
-
-class StopAfterEpoch(HookBase):
-    """Ask the trainer to stop at the end of epoch ``n`` (what Ctrl-C does): ``last.pt`` at that epoch."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def after_epoch(self) -> None:
-        if self.trainer.epoch + 1 == self.n:
-            self.trainer.request_stop()
 
 
 def resume_round_trip(report: Report, plan: dict, root: Path, work: Path, device: str) -> None:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from vireid.training import checkpoint as ckpt
-from vireid.training.hooks import HookBase, default_hooks
+from vireid.training.hooks import StopAfterEpoch, default_hooks
 from vireid.training.trainer import Trainer, train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -50,18 +50,12 @@ def test_fp32_channels_last_equals_contiguous(cuda_tree, cuda_tiny, tmp_path, mo
         torch.testing.assert_close(pa, pb, rtol=1e-3, atol=1e-5)
 
 
-class _StopAfterEpoch(HookBase):
-    def after_epoch(self) -> None:
-        if self.trainer.epoch == 0:
-            self.trainer.request_stop()
-
-
 def test_resume_with_a_grad_scaler_is_exact(cuda_tree, cuda_tiny, tmp_path):
     cfg = cuda_tiny("train.amp=true", "train.amp_dtype=float16", "train.deterministic=true")
     try:
         whole = train(cfg, tmp_path / "whole", data_root=cuda_tree)
         with pytest.raises(KeyboardInterrupt):
-            train(cfg, tmp_path / "part", data_root=cuda_tree, hooks=[*default_hooks(), _StopAfterEpoch()])
+            train(cfg, tmp_path / "part", data_root=cuda_tree, hooks=[*default_hooks(), StopAfterEpoch(1)])
         resumed = train(cfg, tmp_path / "part", resume=True)
     finally:
         torch.use_deterministic_algorithms(False)

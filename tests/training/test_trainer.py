@@ -16,6 +16,7 @@ from vireid.evaluation.protocols import evaluate_sysu
 from vireid.features.extract import extract_protocol
 from vireid.features.store import load_features
 from vireid.training import checkpoint as ckpt
+from vireid.training.hooks import StopAfterEpoch
 from vireid.training.trainer import HookBase, TrainingDivergedError, default_hooks, train
 
 pytestmark = pytest.mark.slow
@@ -59,17 +60,6 @@ def test_resume_at_an_epoch_boundary_equals_the_uninterrupted_run(trained_run, s
     assert result.selected_epoch == trained_run.selected_epoch
     lines = (run / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == len((trained_run.run_dir / "metrics.jsonl").read_text().splitlines())
-
-
-class StopAfterEpoch(HookBase):
-    """Ctrl-C at the end of an epoch (the trainer stops after it, with ``last.pt`` at that epoch)."""
-
-    def __init__(self, epoch: int) -> None:
-        self.at = epoch
-
-    def after_epoch(self) -> None:
-        if self.trainer.epoch + 1 == self.at:
-            self.trainer.request_stop()
 
 
 class StopAfter(HookBase):

@@ -203,6 +203,18 @@ class ProgressBar(HookBase):
             self.bar.close()
 
 
+class StopAfterEpoch(HookBase):
+    """Stop at the end of epoch ``n`` (1-based) as Ctrl-C does: the run ends with a resumable ``last.pt``
+    there. For interrupting a run on purpose (resume tests, the GPU check's round trip)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def after_epoch(self) -> None:
+        if self.trainer.epoch + 1 == self.n:
+            self.trainer.request_stop()
+
+
 def default_hooks() -> list[HookBase]:
     """Validation first (the checkpoint records the best score), then the log, then the checkpoint (the
     commit point of an epoch: a run killed before it redoes the epoch and its log lines), then the bar."""
