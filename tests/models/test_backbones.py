@@ -53,3 +53,30 @@ def test_bad_weight_files_raise_config_errors(tmp_path):
     torch.save({"x": torch.zeros(1)}, tmp_path / "other.pth")
     with pytest.raises(ConfigError, match="not a state dict of this backbone"):
         build_stages("mobilenet_v3_small", pretrained=str(tmp_path / "other.pth"))
+
+
+def test_vgg8_bn_keeps_full_resolution_in_its_first_stage(tmp_path):
+    x = torch.randn(2, 3, 64, 32)
+    s2, c2 = build_stages("vgg8_bn", last_stride=2)
+    s1, c1 = build_stages("vgg8_bn", last_stride=1)
+    assert c1 == c2 == 256 and len(s2) == len(s1) == 4
+    assert _run(s2[:1], x).shape == (2, 32, 64, 32)
+    assert _run(s2, x).shape == (2, 256, 8, 4)
+    assert _run(s1, x).shape == (2, 256, 16, 8)
+    with pytest.raises(ConfigError, match="no ImageNet weights exist for vgg8_bn"):
+        build_stages("vgg8_bn", pretrained="imagenet")
+    # weights from a file: a state dict of the uncut layer list
+    reference = torchvision.models.vgg.make_layers([32, 32, "M", 64, 64, "M", 128, 128, "M", 256, 256], batch_norm=True)
+    torch.save(reference.state_dict(), tmp_path / "vgg8.pth")
+    loaded, _ = build_stages("vgg8_bn", pretrained=str(tmp_path / "vgg8.pth"), last_stride=2)
+    assert torch.equal(loaded[-1][-2].running_var, reference[-2].running_var)
+    assert torch.equal(loaded[0][0].weight, reference[0].weight)
+
+
+@pytest.mark.parametrize("name", ["vd", "baseline"])
+def test_models_build_on_vgg8_bn(name, tiny_config):
+    cfg = tiny_config(backbone="vgg8_bn", last_stride=2, split="stem", name=name)
+    model = build_model(cfg, 4).train()
+    images, modality = torch.randn(4, 3, 64, 32), torch.tensor([0, 0, 1, 1])
+    out = model(images, modality)
+    assert all(torch.isfinite(v).all() for v in out.values() if v.is_floating_point())

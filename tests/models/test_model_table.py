@@ -71,7 +71,7 @@ def test_unknown_names_list_the_table(toy):
     with pytest.raises(ConfigError) as err:
         load_config("sysu_vd", ["model.name=vdd"])
     assert "model.name: expected one of 'vd', 'ib', 'baseline', 'toy', got 'vdd'" in str(err.value)
-    with pytest.raises(ConfigError, match="model.backbone: expected one of resnet10, resnet18"):
+    with pytest.raises(ConfigError, match="model.backbone: expected one of resnet10, vgg8_bn, resnet18"):
         ModelConfig(backbone="resnet51").validate()
 
 

@@ -31,11 +31,15 @@ _ARCHS = {
 # CPU-sized backbones built from torchvision classes that have no published ImageNet weights:
 # resnet10 = torchvision's ResNet with BasicBlock and one block per stage (about half of resnet18's compute).
 _NO_WEIGHTS = {"resnet10": lambda: torchvision.models.ResNet(torchvision.models.resnet.BasicBlock, [1, 1, 1, 1])}
+# Small VGG-style networks for 64x32 inputs on a CPU, as torchvision's VGG layer lists ("M" = 2x2 max-pool):
+# vgg8_bn = two 3x3 conv + BN + ReLU per block at 32, 64, 128, 256 channels; its first block keeps the full
+# input resolution, which a ResNet's stride-4 stem does not (docs/ablations.md measures the difference).
+_VGG_LAYERS = {"vgg8_bn": [32, 32, "M", 64, 64, "M", 128, 128, "M", 256, 256]}
 
 
 def backbone_names() -> tuple[str, ...]:
     """Every backbone ``model.backbone`` may name."""
-    return (*_NO_WEIGHTS, *_ARCHS)
+    return (*_NO_WEIGHTS, *_VGG_LAYERS, *_ARCHS)
 
 
 # Extra file names accepted for a backbone: the released code loads the legacy resnet50 file.
@@ -108,6 +112,20 @@ def _torchvision_model(name: str, pretrained: str, weights_dir: str | None) -> n
     return model
 
 
+def _vgg_stages(name: str, pretrained: str) -> tuple[list[nn.Module], int]:
+    """A ``_VGG_LAYERS`` network cut before each max-pool: four stages of output strides 1, 2, 4, 8."""
+    if pretrained == "imagenet":
+        raise ConfigError(f"model.pretrained: no ImageNet weights exist for {name}; use pretrained: none or a path")
+    features = torchvision.models.vgg.make_layers(_VGG_LAYERS[name], batch_norm=True)
+    if pretrained != "none":  # a state dict of the uncut nn.Sequential (a VGG's ``features``)
+        _load_state_dict(features, Path(pretrained).expanduser())
+    layers = list(features)
+    cuts = [0] + [i for i, m in enumerate(layers) if isinstance(m, nn.MaxPool2d)] + [len(layers)]
+    stages = [nn.Sequential(*layers[a:b]) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    channels = [c for c in _VGG_LAYERS[name] if c != "M"][-1]
+    return stages, channels
+
+
 def _has_stride2(module: nn.Module) -> bool:
     return any(isinstance(m, nn.Conv2d) and tuple(m.stride) == (2, 2) for m in module.modules())
 
@@ -124,12 +142,18 @@ def build_stages(
     name: str, pretrained: str = "none", weights_dir: str | None = None, last_stride: int = 1,
     stem_pool: bool = True,
 ) -> tuple[list[nn.Module], int]:
-    """Build backbone ``name`` as four stages (output strides 4, 8, 16, 32/16) and its output channels.
+    """Build backbone ``name`` as four stages (output strides 4, 8, 16, 32/16; VGG-style: 1, 2, 4, 8/4) and
+    its output channels.
 
     ``stem_pool=False`` (ResNets) leaves out the max-pool after ``conv1``: every feature map doubles in
     height and width (output strides 2, 4, 8, 16/8), for small inputs such as 64x32 where a stride-4 stem
     would blur away fine patterns.
     """
+    if name in _VGG_LAYERS:
+        stages, channels = _vgg_stages(name, pretrained)
+        if last_stride == 1:  # the last stage keeps the resolution of the one before
+            stages[-1] = stages[-1][1:]
+        return stages, channels
     model = _torchvision_model(name, pretrained, weights_dir)
     if name.startswith("resnet"):
         pool = [model.maxpool] if stem_pool else []

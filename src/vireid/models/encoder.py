@@ -34,9 +34,11 @@ class ShallowCAM(nn.Module):
 
 def _stem_length(cfg: ModelConfig) -> int:
     """How many modules of the first stage make the stem: ResNet conv1, bn1, relu (and maxpool), then
-    layer1 follows; MobileNetV3 its first conv block."""
+    layer1 follows; VGG-style its first conv + BN + ReLU; MobileNetV3 its first conv block."""
     if cfg.backbone.startswith("resnet"):
         return 4 if cfg.stem_pool else 3
+    if cfg.backbone.startswith("vgg"):
+        return 3  # the first conv, BN and ReLU
     return 1
 
 
