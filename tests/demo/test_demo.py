@@ -59,7 +59,7 @@ def test_results_json_has_the_issue_schema(demo):
     recipes = on_disk["settings"]["recipes"]
     for section in ("data", "optim", "schedule", "train"):
         assert recipes["vd"][section] == recipes["ib"][section] == recipes["baseline"][section], section
-    assert recipes["vd"]["model"]["backbone"] == recipes["baseline"]["model"]["backbone"] == "resnet10"
+    assert recipes["vd"]["model"]["backbone"] == recipes["baseline"]["model"]["backbone"] == "vgg8_bn"
     timings = on_disk["timings"]
     assert timings["total_s"] >= sum(timings[f"{m}/train"] for m in METHODS)
 
