@@ -54,10 +54,10 @@ class DemoPreset:
 
 PRESETS: dict[str, DemoPreset] = {
     # epochs are passes over the training images (the recipe's data.epoch_length: images): full is about 360
-    # steps of 64 images per method (120 training ids), quick about 90 (60 ids); the recipe's own 15 epochs
+    # steps of 64 images per method (120 training ids), quick about 70 (48 ids); the recipe's own 15 epochs
     # would take about 30 minutes for the three methods on 2 cores
     "full": DemoPreset(num_ids=200, epochs=6, milestone=5, eval_every=2),
-    "quick": DemoPreset(num_ids=100, epochs=3, milestone=2, eval_every=3),
+    "quick": DemoPreset(num_ids=80, epochs=3, milestone=2, eval_every=3),
 }
 
 
