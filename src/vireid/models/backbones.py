@@ -94,10 +94,15 @@ def _load_state_dict(model: nn.Module, path: Path, option: str = "model.pretrain
         raise ConfigError(f"{option}: {path} is not a state dict of this backbone ({first})") from exc
 
 
+def _refuse_imagenet(name: str, pretrained: str) -> None:
+    """ConfigError for ``pretrained: imagenet`` on a backbone that has no published ImageNet weights."""
+    if pretrained == "imagenet":
+        raise ConfigError(f"model.pretrained: no ImageNet weights exist for {name}; use pretrained: none or a path")
+
+
 def _torchvision_model(name: str, pretrained: str, weights_dir: str | None) -> nn.Module:
     if name in _NO_WEIGHTS:
-        if pretrained == "imagenet":
-            raise ConfigError(f"model.pretrained: no ImageNet weights exist for {name}; use pretrained: none or a path")
+        _refuse_imagenet(name, pretrained)
         model = _NO_WEIGHTS[name]()
         if pretrained != "none":
             _load_state_dict(model, Path(pretrained).expanduser())
@@ -112,16 +117,18 @@ def _torchvision_model(name: str, pretrained: str, weights_dir: str | None) -> n
     return model
 
 
-def _vgg_stages(name: str, pretrained: str) -> tuple[list[nn.Module], int]:
-    """A ``_VGG_LAYERS`` network cut before each max-pool: four stages of output strides 1, 2, 4, 8."""
-    if pretrained == "imagenet":
-        raise ConfigError(f"model.pretrained: no ImageNet weights exist for {name}; use pretrained: none or a path")
+def _vgg_stages(name: str, pretrained: str, last_stride: int) -> tuple[list[nn.Module], int]:
+    """A ``_VGG_LAYERS`` network cut before each max-pool: four stages of output strides 1, 2, 4, 8
+    (``last_stride=1``: the last stage without its max-pool, 1, 2, 4, 4)."""
+    _refuse_imagenet(name, pretrained)
     features = torchvision.models.vgg.make_layers(_VGG_LAYERS[name], batch_norm=True)
     if pretrained != "none":  # a state dict of the uncut nn.Sequential (a VGG's ``features``)
         _load_state_dict(features, Path(pretrained).expanduser())
     layers = list(features)
     cuts = [0] + [i for i, m in enumerate(layers) if isinstance(m, nn.MaxPool2d)] + [len(layers)]
     stages = [nn.Sequential(*layers[a:b]) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    if last_stride == 1:
+        stages[-1] = stages[-1][1:]
     channels = [c for c in _VGG_LAYERS[name] if c != "M"][-1]
     return stages, channels
 
@@ -150,10 +157,7 @@ def build_stages(
     would blur away fine patterns.
     """
     if name in _VGG_LAYERS:
-        stages, channels = _vgg_stages(name, pretrained)
-        if last_stride == 1:  # the last stage keeps the resolution of the one before
-            stages[-1] = stages[-1][1:]
-        return stages, channels
+        return _vgg_stages(name, pretrained, last_stride)
     model = _torchvision_model(name, pretrained, weights_dir)
     if name.startswith("resnet"):
         pool = [model.maxpool] if stem_pool else []
