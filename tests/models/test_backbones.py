@@ -6,7 +6,7 @@ import torchvision
 
 from vireid.errors import ConfigError
 from vireid.models import build_model
-from vireid.models.backbones import build_stages, find_imagenet_weights, weight_file_names
+from vireid.models.backbones import build_stages, find_imagenet_weights, stem_length, weight_file_names
 
 
 def _run(stages, x):
@@ -80,3 +80,16 @@ def test_models_build_on_vgg8_bn(name, tiny_config):
     images, modality = torch.randn(4, 3, 64, 32), torch.tensor([0, 0, 1, 1])
     out = model(images, modality)
     assert all(torch.isfinite(v).all() for v in out.values() if v.is_floating_point())
+
+
+@pytest.mark.parametrize("name, stem_pool, expected", [
+    ("resnet10", True, ["Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d"]),
+    ("resnet18", False, ["Conv2d", "BatchNorm2d", "ReLU"]),
+    ("vgg8_bn", True, ["Conv2d", "BatchNorm2d", "ReLU"]),
+    ("mobilenet_v3_small", True, ["Conv2dNormActivation"]),
+])
+def test_stem_is_found_from_the_first_stage(name, stem_pool, expected):
+    stages, _ = build_stages(name, last_stride=2, stem_pool=stem_pool)
+    k = stem_length(stages[0])
+    assert [type(m).__name__ for m in stages[0][:k]] == expected
+    assert len(stages[0][k:]) > 0  # something is left for the shared part of the first stage

@@ -145,6 +145,22 @@ def _set_last_stride_one(stage: nn.Module) -> None:
             m.stride = (1, 1)
 
 
+def stem_length(first_stage: nn.Sequential) -> int:
+    """How many leading modules of a first stage form its stem: up to the first activation after the first
+    convolution, with a pooling layer right after it (ResNet: conv1, bn1, relu, maxpool; VGG-style: the
+    first conv, BN, ReLU); 1 where the stage is a list of blocks (MobileNetV3: its first conv block)."""
+    layers = list(first_stage)
+    if not layers or not isinstance(layers[0], nn.Conv2d):
+        return 1
+    for i, m in enumerate(layers[1:], start=1):
+        if isinstance(m, nn.Conv2d | nn.Sequential):
+            return i  # no activation before the next convolution or block
+        if not isinstance(m, nn.BatchNorm2d):  # the activation
+            pool = i + 1 < len(layers) and isinstance(layers[i + 1], nn.MaxPool2d | nn.AvgPool2d)
+            return i + 2 if pool else i + 1
+    return len(layers)
+
+
 def build_stages(
     name: str, pretrained: str = "none", weights_dir: str | None = None, last_stride: int = 1,
     stem_pool: bool = True,

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from vireid.models.backbones import build_stages
+from vireid.models.backbones import build_stages, stem_length
 from vireid.models.config import ModelConfig
 
 
@@ -32,16 +32,6 @@ class ShallowCAM(nn.Module):
         return self.gamma * (attention @ q).reshape(b, c, h, w) + x
 
 
-def _stem_length(cfg: ModelConfig) -> int:
-    """How many modules of the first stage make the stem: ResNet conv1, bn1, relu (and maxpool), then
-    layer1 follows; VGG-style its first conv + BN + ReLU; MobileNetV3 its first conv block."""
-    if cfg.backbone.startswith("resnet"):
-        return 4 if cfg.stem_pool else 3
-    if cfg.backbone.startswith("vgg"):
-        return 3  # the first conv, BN and ReLU
-    return 1
-
-
 def build_encoder_stages(cfg: ModelConfig, split_stem: bool = False) -> tuple[list[nn.Module], int]:
     """One encoder's four stages (a ShallowCAM in front of stages 2-4 if configured) and its channels.
 
@@ -51,7 +41,7 @@ def build_encoder_stages(cfg: ModelConfig, split_stem: bool = False) -> tuple[li
     if cfg.shallow_cam:
         stages = [stages[0]] + [nn.Sequential(ShallowCAM(), s) for s in stages[1:]]
     if split_stem:
-        k = _stem_length(cfg)
+        k = stem_length(stages[0])
         stages = [stages[0][:k], stages[0][k:], *stages[1:]]
     return stages, channels
 
