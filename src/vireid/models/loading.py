@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import pickle
 import zipfile
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -84,15 +85,19 @@ def checkpoint_config(state: dict[str, Any], source: str | os.PathLike) -> Confi
         raise CheckpointError(f"checkpoint {source} holds a config this version cannot read: {exc}") from None
 
 
-def load_model_state(model: nn.Module, state_dict: dict[str, torch.Tensor], source: str | os.PathLike) -> None:
-    """Load weights strictly; a mismatch names the parameters that are missing, extra or reshaped."""
-    if not isinstance(state_dict, dict):
+def load_model_state(
+    model: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str | os.PathLike,
+    *, key_name: Callable[[str], str] = str, what: str = "this model",
+) -> None:
+    """Load weights strictly; a mismatch is one line naming the first few parameters that are missing,
+    extra or reshaped (each as ``key_name`` spells it: the released loader gives the release's names)."""
+    if not isinstance(state_dict, Mapping):
         raise CheckpointError(f"checkpoint {source}: 'model' is not a state dict")
     own = model.state_dict()
-    missing = [k for k in own if k not in state_dict]
-    extra = [k for k in state_dict if k not in own]
+    missing = [key_name(k) for k in own if k not in state_dict]
+    extra = [key_name(k) for k in state_dict if k not in own]
     reshaped = [
-        f"{k} {tuple(state_dict[k].shape)} vs {tuple(v.shape)}"
+        f"{key_name(k)} {tuple(state_dict[k].shape)} vs {tuple(v.shape)}"
         for k, v in own.items()
         if k in state_dict and tuple(getattr(state_dict[k], "shape", ())) != tuple(v.shape)
     ]
@@ -102,7 +107,7 @@ def load_model_state(model: nn.Module, state_dict: dict[str, torch.Tensor], sour
             more = f" (+{len(keys) - 3} more)" if len(keys) > 3 else ""
             problems.append(f"{label}: {', '.join(keys[:3])}{more}")
     if problems:
-        raise CheckpointError(f"checkpoint {source} does not fit this model ({'; '.join(problems)})")
+        raise CheckpointError(f"checkpoint {source} does not fit {what} ({'; '.join(problems)})")
     model.load_state_dict(state_dict)
 
 

@@ -26,6 +26,7 @@ from torch import nn
 
 from vireid.config import Config, load_config
 from vireid.errors import CheckpointError
+from vireid.models.loading import load_model_state
 
 log = logging.getLogger(__name__)
 
@@ -162,22 +163,7 @@ def read_released_state(obj: Any, source: str | os.PathLike) -> tuple[dict[str, 
 def load_released_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str | os.PathLike) -> None:
     """Load mapped weights strictly; a mismatch is one line naming the first few keys by their release
     names (missing, unexpected, or of another shape)."""
-    own = model.state_dict()
-    missing = [to_released_key(k) or k for k in own if k not in state_dict]
-    extra = [to_released_key(k) or k for k in state_dict if k not in own]
-    reshaped = [
-        f"{to_released_key(k) or k} {tuple(state_dict[k].shape)} vs {tuple(v.shape)}"
-        for k, v in own.items()
-        if k in state_dict and tuple(getattr(state_dict[k], "shape", ())) != tuple(v.shape)
-    ]
-    problems = []
-    for label, keys in (("missing", missing), ("unexpected", extra), ("shape differs", reshaped)):
-        if keys:
-            more = f" (+{len(keys) - 3} more)" if len(keys) > 3 else ""
-            problems.append(f"{label}: {', '.join(keys[:3])}{more}")
-    if problems:
-        raise CheckpointError(f"checkpoint {source} does not fit the released model ({'; '.join(problems)})")
-    model.load_state_dict(state_dict)
+    load_model_state(model, state_dict, source, key_name=lambda k: to_released_key(k) or k, what="the released model")
 
 
 def model_from_released(obj: Any, source: str | os.PathLike) -> tuple[nn.Module, Config]:
