@@ -145,7 +145,7 @@ def main() -> None:
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += float(loss)
+            total += loss.item()
             steps += 1
         sched.step()
         print(f"epoch {epoch + 1}/{args.epochs} loss {total / max(1, len(order) // 64):.3f}", flush=True)
