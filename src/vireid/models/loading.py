@@ -91,7 +91,7 @@ def load_model_state(
 ) -> None:
     """Load weights strictly; a mismatch is one line naming the first few parameters that are missing,
     extra or reshaped (each as ``key_name`` spells it: the released loader gives the release's names)."""
-    if not isinstance(state_dict, Mapping):
+    if not isinstance(state_dict, dict):
         raise CheckpointError(f"checkpoint {source}: 'model' is not a state dict")
     own = model.state_dict()
     missing = [key_name(k) for k in own if k not in state_dict]
