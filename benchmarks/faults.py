@@ -40,15 +40,9 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 KILLER = REPO / "tests" / "faults" / "killer.py"
-TINY = [
-    "data.height=32", "data.width=16", "data.ids_per_batch=2", "data.instances=2", "data.num_workers=0",
-    "data.val_split=official", "data.cache=true",
-    "model.backbone=mobilenet_v3_small", "model.pretrained=none", "model.share_deep_stages=3", "model.z_dim=16",
-    "model.bottleneck_hidden=[32]",
-    "schedule.warmup_epochs=1", "schedule.milestones=[2]",
-    "train.epochs=2", "train.select=val", "train.eval_every=1", "train.log_every=1", "train.progress=false",
-    "train.tensorboard=false", "train.device=cpu", "test.batch_size=64",
-]
+sys.path.insert(0, str(REPO / "tests" / "faults"))
+from faultlib import TINY  # noqa: E402  the tiny recipe of the fault tests, spelled once
+
 SYNTH = ["--ids", "6", "--height", "32", "--width", "16", "--seed", "3"]
 KINDS = ("outside", "save", "step", "eval", "cache", "extract", "synth")
 WEIGHTS = (3, 3, 2, 2, 1, 1, 1)  # outside and save kills are the ones the issue asks about most
