@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import shutil
 import signal
@@ -39,9 +38,8 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-KILLER = REPO / "tests" / "faults" / "killer.py"
 sys.path.insert(0, str(REPO / "tests" / "faults"))
-from faultlib import TINY  # noqa: E402  the tiny recipe of the fault tests, spelled once
+from faultlib import TINY, cli_env, vireid_cmd  # noqa: E402  the fault tests' recipe and commands, spelled once
 
 SYNTH = ["--ids", "6", "--height", "32", "--width", "16", "--seed", "3"]
 KINDS = ("outside", "save", "step", "eval", "cache", "extract", "synth")
@@ -49,16 +47,10 @@ WEIGHTS = (3, 3, 2, 2, 1, 1, 1)  # outside and save kills are the ones the issue
 KILLED = -signal.SIGKILL
 
 
-def env(cache: Path) -> dict[str, str]:
-    e = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-    e["VIREID_CACHE_DIR"] = str(cache)
-    return e
-
-
 def vireid(args: list[str], cache: Path, kill: str | None = None, delay: float | None = None) -> tuple[int, str]:
     """Run a vireid command; ``kill``: a killer.py spec; ``delay``: kill -9 it from here after that many s."""
-    cmd = [sys.executable, str(KILLER), kill, "--", *args] if kill else [sys.executable, "-m", "vireid", *args]
-    proc = subprocess.Popen(cmd, env=env(cache), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cmd = vireid_cmd(*args, kill=(kill,) if kill else ())
+    proc = subprocess.Popen(cmd, env=cli_env(cache), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if delay is not None:
         try:
             proc.wait(timeout=delay)
