@@ -3,6 +3,7 @@
 # SynthVI at 256x128 (200 ids), `vireid train` for 3 epochs (data.epoch_length=images) per setting, printing
 # each epoch's images/s from metrics.jsonl. Compare with gpu_check.py's step-only figures to see whether the
 # input pipeline keeps the GPU fed.    usage: bash benchmarks/gpu_pipeline.sh [WORKDIR]
+# (EXTRA="key=value ..." appends overrides to every run, e.g. a tiny backbone to try the script on a CPU.)
 set -u
 W=${1:-/tmp/vireid_gpu_pipeline}; mkdir -p "$W"
 V="${PYTHON:-python3} -m vireid"
@@ -13,10 +14,10 @@ run() {  # name recipe overrides...
   timeout 150 $V train --config "$recipe" --data-root "$W/svi" --output "$W/$name" --overwrite model.pretrained=none \
     train.epochs=3 schedule.milestones=[] data.epoch_length=images data.cache_dir="$W/cache" train.eval_every=0 \
     train.progress=false train.tensorboard=false "$@" ${EXTRA:-} > "$W/$name.log" 2>&1 || { echo "$name FAILED"; tail -3 "$W/$name.log"; }
-  ${PYTHON:-python3} - "$W/$name/metrics.jsonl" "$name" $((SECONDS - t0)) <<'PY'
-import json, sys
-eps = [json.loads(x) for x in open(sys.argv[1]) if '"epoch", "epoch"' in x or '"kind": "epoch"' in x]
-eps = [e for e in eps if e.get("kind") == "epoch"]
+  ${PYTHON:-python3} - "$W/$name" "$name" $((SECONDS - t0)) <<'PY'
+import sys
+from vireid.visualization.curves import read_metrics
+eps = [e for e in read_metrics(sys.argv[1]) if e.get("kind") == "epoch"]
 print(f"{sys.argv[2]:<34} images/s per epoch: " + ", ".join(f"{e['images_per_s']:.0f}" for e in eps)
       + f"   ({sys.argv[3]} s wall with start-up)", flush=True)
 PY
