@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Whole training pipeline on one GPU (loader + augmentation + step), not the step alone as gpu_check.py times:
 # SynthVI at 256x128 (200 ids), `vireid train` for 3 epochs (data.epoch_length=images) per setting, printing
-# each epoch's images/s from metrics.jsonl. Compare with gpu_check.py's step-only figures to see whether the
-# input pipeline keeps the GPU fed.    usage: bash benchmarks/gpu_pipeline.sh [WORKDIR]
+# each epoch's images/s and the share of its time spent waiting for batches (metrics.jsonl `data_seconds`).
+# Compare with gpu_check.py's step-only figures: the wait share says how much of the gap is the input pipeline.    usage: bash benchmarks/gpu_pipeline.sh [WORKDIR]
 # (EXTRA="key=value ..." appends overrides to every run, e.g. a tiny backbone to try the script on a CPU.)
 set -u
 W=${1:-/tmp/vireid_gpu_pipeline}; mkdir -p "$W"
@@ -18,8 +18,9 @@ run() {  # name recipe overrides...
 import sys
 from vireid.visualization.curves import read_metrics
 eps = [e for e in read_metrics(sys.argv[1]) if e.get("kind") == "epoch"]
+wait = ", ".join(f"{100 * e['data_seconds'] / e['seconds']:.0f}%" for e in eps if "data_seconds" in e)
 print(f"{sys.argv[2]:<34} images/s per epoch: " + ", ".join(f"{e['images_per_s']:.0f}" for e in eps)
-      + f"   ({sys.argv[3]} s wall with start-up)", flush=True)
+      + f"; waiting for data: {wait or 'not logged'}   ({sys.argv[3]} s wall with start-up)", flush=True)
 PY
 }
 run vd_cache_w2 sysu_vd data.num_workers=2

@@ -38,6 +38,8 @@ def test_uninterrupted_run_writes_a_complete_run_directory(trained_run):
     assert {"loss", "ce", "metric", "vsd", "vcd", "vml", "lr", "images_per_s"} <= steps[0].keys()
     epochs = [r for r in records if r["kind"] == "epoch"]
     assert [r["epoch"] for r in epochs] == [1, 2] and all("val" in r for r in epochs)
+    # time blocked on the loader is part of the epoch's time, and the steps take the rest
+    assert all(0 < r["data_seconds"] < r["seconds"] for r in epochs)
     # validation picked the best epoch on held-out TRAINING ids; model.pt holds that epoch
     best = max(epochs, key=lambda r: r["val"]["mAP"])
     model = ckpt.load_checkpoint(run / "model.pt")
@@ -81,7 +83,10 @@ def test_interrupt_mid_epoch_saves_and_resumes_to_the_same_result(trained_run, s
     assert signal.getsignal(signal.SIGINT) is before  # the handler was put back
     saved = ckpt.load_checkpoint(run / "last.pt")
     assert (saved["epoch"], saved["step"]) == (1, 1)  # epoch 2 of 2, after its first step
+    waited = saved["partial"]["data_seconds"]
+    assert 0 < waited < saved["partial"]["seconds"]
     result = train(tiny(), run, resume=True)
+    assert result.history[-1]["data_seconds"] > waited  # the resumed epoch carries on the saved part's time
     ref = ckpt.load_checkpoint(trained_run.last_checkpoint)
     assert_same_state(ref["model"], ckpt.load_checkpoint(result.last_checkpoint)["model"])
     for a, b in zip(ref["optimizer"]["state"].values(), saved and

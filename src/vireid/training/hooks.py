@@ -193,7 +193,9 @@ class ProgressBar(HookBase):
             self.bar = None
             t = self.trainer
             val = t.epoch_record.get("val")
-            msg = f"epoch {t.epoch + 1}/{t.cfg.train.epochs} loss {t.epoch_record['loss']:.4f}"
+            rec = t.epoch_record
+            msg = (f"epoch {t.epoch + 1}/{t.cfg.train.epochs} loss {rec['loss']:.4f} | {rec['images_per_s']:.0f} img/s, "
+                   f"{100 * rec['data_seconds'] / max(rec['seconds'], 1e-9):.0f}% waiting for data")
             if val:
                 msg += " | val " + " ".join(f"{k} {v:.2f}" for k, v in val.items() if k in ("rank1", "mAP", "mINP"))
             print(msg, file=sys.stderr)

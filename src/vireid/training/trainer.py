@@ -154,7 +154,7 @@ class Trainer:
         self.epoch = 0
         self.start_epoch = 0
         self.start_step = 0
-        self.partial: dict[str, Any] = {"sums": {}, "images": 0, "seconds": 0.0}
+        self.partial: dict[str, Any] = {"sums": {}, "images": 0, "seconds": 0.0, "data_seconds": 0.0}
         self._stop_requested = False
         self.last_saved: tuple[int, int] | None = None  # (finished epochs, steps into the next) of last.pt
         self.step = 0
@@ -276,7 +276,7 @@ class Trainer:
                 raise CheckpointError(f"cannot resume {source}: {exc}") from None
         self.start_epoch = int(state["epoch"])
         self.start_step = int(state.get("step", 0))
-        self.partial = state.get("partial") or {"sums": {}, "images": 0, "seconds": 0.0}
+        self.partial = state.get("partial") or {"sums": {}, "images": 0, "seconds": 0.0, "data_seconds": 0.0}
         self.global_step = int(state.get("global_step", 0))
         self.last_saved = (self.start_epoch, self.start_step)
         self.best = state.get("best")
@@ -444,10 +444,11 @@ class Trainer:
         if resuming_mid_epoch:
             self.step, sums, images, elapsed0 = self.start_step, dict(self.partial["sums"]), \
                 self.partial["images"], self.partial["seconds"]
+            waited = float(self.partial.get("data_seconds", 0.0))  # absent in checkpoints before it was kept
             if self.ctx.world_size > 1:  # the checkpoint holds rank 0's generators only
                 seed_everything(process_seed(self.cfg.train.seed, epoch, self.ctx.rank, self.start_step))
         else:
-            self.step, sums, images, elapsed0 = 0, {}, 0, 0.0
+            self.step, sums, images, elapsed0, waited = 0, {}, 0, 0.0, 0.0
             self.improved = False
             if sampler is not None and hasattr(sampler, "set_epoch"):
                 sampler.set_epoch(epoch)
@@ -457,7 +458,13 @@ class Trainer:
         self.model.train()
         self._call("before_epoch")
         start = tick = time.perf_counter()
-        for batch in self._batches():
+        batches = self._batches()
+        while True:
+            wait_start = time.perf_counter()  # time blocked on the loader: input pipeline vs step, per epoch
+            batch = next(batches, None)
+            waited += time.perf_counter() - wait_start
+            if batch is None:
+                break
             self.terms = self.run_step(batch)
             n = int(batch["images"].shape[0]) * self.ctx.world_size
             images += n
@@ -470,14 +477,15 @@ class Trainer:
             self.global_step += 1
             self._call("after_step")
             if self._stop_agreed() and self.step < self.steps_per_epoch:
-                self._interrupt(sums, images, elapsed0 + time.perf_counter() - start)
+                self._interrupt(sums, images, elapsed0 + time.perf_counter() - start, waited)
         elapsed = elapsed0 + time.perf_counter() - start
         self.scheduler.step()
         means = {k: v / max(self.step, 1) for k, v in sums.items()}
         if self.ctx.world_size > 1:  # each process's losses are over its own share of the global batch
             means = _dist.all_reduce_mean(means, self.ctx)
         self.epoch_record = {"epoch": epoch + 1, "lr": self.lr, **means,
-                             "images_per_s": round(images / max(elapsed, 1e-9), 2), "seconds": round(elapsed, 3)}
+                             "images_per_s": round(images / max(elapsed, 1e-9), 2), "seconds": round(elapsed, 3),
+                             "data_seconds": round(waited, 3)}
         self.history.append(self.epoch_record)  # before the hooks: the checkpoint includes this epoch
         self._call("after_epoch")
         self.start_step = 0
@@ -506,7 +514,7 @@ class Trainer:
             self._stop_requested = _dist.any_process(self._stop_requested, self.ctx)
         return self._stop_requested
 
-    def _interrupt(self, sums: dict[str, float], images: int, seconds: float) -> None:
+    def _interrupt(self, sums: dict[str, float], images: int, seconds: float, data_seconds: float) -> None:
         """Write a mid-epoch ``last.pt`` (rank 0) and raise KeyboardInterrupt."""
         if self.ctx.world_size > 1:  # the partial sums are resumed on every process: save their mean
             sums = _dist.all_reduce_mean(sums, self.ctx)
@@ -514,7 +522,7 @@ class Trainer:
             state = self.state()
             state["epoch"] = self.epoch  # unfinished
             state["step"] = self.step
-            state["partial"] = {"sums": sums, "images": images, "seconds": seconds}
+            state["partial"] = {"sums": sums, "images": images, "seconds": seconds, "data_seconds": data_seconds}
             sampler = getattr(self.data, "sampler", None)
             if sampler is not None and hasattr(sampler, "state_dict"):
                 state["sampler"] = sampler.state_dict(batches_done=self.step)

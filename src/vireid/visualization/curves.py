@@ -10,7 +10,7 @@ from typing import Any
 from vireid.errors import VireidError
 from vireid.visualization.figure import png_figure
 
-SKIP = {"kind", "epoch", "lr", "images_per_s", "seconds", "val", "step", "global_step"}
+SKIP = {"kind", "epoch", "lr", "images_per_s", "seconds", "data_seconds", "val", "step", "global_step"}
 
 
 def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
