@@ -2,7 +2,8 @@
 # Whole training pipeline on one GPU (loader + augmentation + step), not the step alone as gpu_check.py times:
 # SynthVI at 256x128 (200 ids), `vireid train` for 3 epochs (data.epoch_length=images) per setting, printing
 # each epoch's images/s and the share of its time spent waiting for batches (metrics.jsonl `data_seconds`).
-# Compare with gpu_check.py's step-only figures: the wait share says how much of the gap is the input pipeline.    usage: bash benchmarks/gpu_pipeline.sh [WORKDIR]
+# Compare with gpu_check.py's step-only figures: the wait share says how much of the gap is the input pipeline.
+# usage: bash benchmarks/gpu_pipeline.sh [WORKDIR]
 # (EXTRA="key=value ..." appends overrides to every run, e.g. a tiny backbone to try the script on a CPU.)
 set -u
 W=${1:-/tmp/vireid_gpu_pipeline}; mkdir -p "$W"

@@ -192,8 +192,8 @@ class ProgressBar(HookBase):
             self.bar.close()
             self.bar = None
             t = self.trainer
-            val = t.epoch_record.get("val")
             rec = t.epoch_record
+            val = rec.get("val")
             msg = (f"epoch {t.epoch + 1}/{t.cfg.train.epochs} loss {rec['loss']:.4f} | {rec['images_per_s']:.0f} img/s, "
                    f"{100 * rec['data_seconds'] / max(rec['seconds'], 1e-9):.0f}% waiting for data")
             if val:

@@ -113,6 +113,11 @@ def _restore_sigint(previous) -> None:
 # --------------------------------------------------------------------------- trainer
 
 
+def _no_partial_epoch() -> dict[str, Any]:
+    """The partial-epoch state of a run stopped at an epoch boundary (nothing to carry into the next epoch)."""
+    return {"sums": {}, "images": 0, "seconds": 0.0, "data_seconds": 0.0}
+
+
 class Trainer:
     """Owns the training state; :meth:`run_step` is one optimisation step, hooks do the rest.
 
@@ -154,7 +159,7 @@ class Trainer:
         self.epoch = 0
         self.start_epoch = 0
         self.start_step = 0
-        self.partial: dict[str, Any] = {"sums": {}, "images": 0, "seconds": 0.0, "data_seconds": 0.0}
+        self.partial: dict[str, Any] = _no_partial_epoch()
         self._stop_requested = False
         self.last_saved: tuple[int, int] | None = None  # (finished epochs, steps into the next) of last.pt
         self.step = 0
@@ -276,7 +281,7 @@ class Trainer:
                 raise CheckpointError(f"cannot resume {source}: {exc}") from None
         self.start_epoch = int(state["epoch"])
         self.start_step = int(state.get("step", 0))
-        self.partial = state.get("partial") or {"sums": {}, "images": 0, "seconds": 0.0, "data_seconds": 0.0}
+        self.partial = state.get("partial") or _no_partial_epoch()
         self.global_step = int(state.get("global_step", 0))
         self.last_saved = (self.start_epoch, self.start_step)
         self.best = state.get("best")
@@ -458,13 +463,8 @@ class Trainer:
         self.model.train()
         self._call("before_epoch")
         start = tick = time.perf_counter()
-        batches = self._batches()
-        while True:
-            wait_start = time.perf_counter()  # time blocked on the loader: input pipeline vs step, per epoch
-            batch = next(batches, None)
-            waited += time.perf_counter() - wait_start
-            if batch is None:
-                break
+        for batch, wait in self._batches():
+            waited += wait
             self.terms = self.run_step(batch)
             n = int(batch["images"].shape[0]) * self.ctx.world_size
             images += n
@@ -493,11 +493,13 @@ class Trainer:
             self._interrupt_message(epoch + 1, 0)
             raise KeyboardInterrupt
 
-    def _batches(self) -> Iterator[dict[str, Any]]:
-        """The epoch's batches; an input error (an image replaced by garbage mid-run) stops the run with one
-        line naming the file and what was kept."""
+    def _batches(self) -> Iterator[tuple[dict[str, Any], float]]:
+        """The epoch's batches, each with the seconds spent blocked on the loader for it (input pipeline vs
+        step); an input error (an image replaced by garbage mid-run) stops the run with one line naming the
+        file and what was kept."""
         batches = iter(self.data.loader)
         while True:
+            wait_start = time.perf_counter()
             try:
                 batch = next(batches)
             except StopIteration:
@@ -505,7 +507,7 @@ class Trainer:
             except VireidError as exc:
                 raise type(exc)(f"{one_line(exc)}; stopped at epoch {self.epoch + 1} step {self.step + 1}, "
                                 f"{self.kept_message()}") from None
-            yield batch
+            yield batch, time.perf_counter() - wait_start
 
     def _stop_agreed(self) -> bool:
         """Whether to stop now: a Ctrl-C reached this process or, under torchrun, any process (they may see
