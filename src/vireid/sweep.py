@@ -20,14 +20,16 @@ split is only ever scored, never used to choose anything.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shlex
+import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,7 @@ from vireid.evaluation.statistics import paired_difference, spread
 from vireid.utils.io import atomic_write_json, atomic_write_text, check_output_dir
 
 RESULT_FILE = "result.json"
+PARENT_POLL_S = 2.0  # how often a worker checks that the sweep process is still alive
 MARKER = ".vireid-sweep"
 METRICS = ("rank1", "mAP", "mINP")
 SAMPLINGS = ("auto", "official", "seeded")
@@ -163,6 +166,76 @@ def run_pair(job: dict[str, Any]) -> dict[str, Any]:
     }
     atomic_write_json(rdir / RESULT_FILE, record)
     return record
+
+
+def _watch_parent(parent: int) -> None:
+    """Worker initializer: when the sweep process is gone (even by SIGKILL), SIGTERM this worker. Its training
+    then stops after the step with a resumable ``last.pt`` (an idle worker just ends), so that nothing trains on
+    as an orphan."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="vireid-sweep-parent", daemon=True).start()
+
+
+def _run_pair_in_worker(job: dict[str, Any], parent: int) -> dict[str, Any]:
+    """:func:`run_pair` in a worker process, which exits once the pair has stopped if the sweep is gone
+    (nobody is left to take the result, and an idle worker of a dead pool would wait for work forever)."""
+    try:
+        return run_pair(job)
+    finally:
+        if os.getppid() != parent:
+            os._exit(130)
+
+
+def _forward_sigterm() -> Any:
+    """In the sweep process: SIGTERM is passed on to the workers (each stops after its step and saves) and
+    then ends the sweep like Ctrl-C. Returns the handler it replaced (None off the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        for child in multiprocessing.active_children():
+            os.kill(child.pid, signal.SIGTERM)
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, handler)
+
+
+def _run_in_workers(todo: list[dict[str, Any]], jobs: int, finished: Any) -> None:
+    """Run ``todo`` in ``jobs`` spawned worker processes, calling ``finished`` as each pair ends.
+
+    A pair is handed to the pool only when a worker is free, so that on Ctrl-C, SIGTERM or a worker's
+    interruption nothing new starts; the running pairs (which got the signal too) are waited for while
+    they save their ``last.pt``.
+    """
+    parent = os.getpid()
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_watch_parent, initargs=(parent,))
+    previous = _forward_sigterm()
+    queued, running = list(todo), {}
+    try:
+        while queued or running:
+            while queued and len(running) < jobs:
+                job = queued.pop(0)
+                running[pool.submit(_run_pair_in_worker, job, parent)] = job
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in done:
+                job = running.pop(fut)
+                try:
+                    finished(job, fut.result(), None)
+                except VireidError as exc:
+                    finished(job, None, exc)
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    pool.shutdown(wait=True)
 
 
 def summarize(runs: Sequence[dict[str, Any]], order: Sequence[str], reference: str | None,
@@ -344,13 +417,7 @@ def run_sweep(
                 except VireidError as exc:
                     finished(job, None, exc)
         else:
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-                futures = {pool.submit(run_pair, job): job for job in todo}
-                for fut in as_completed(futures):
-                    try:
-                        finished(futures[fut], fut.result(), None)
-                    except VireidError as exc:
-                        finished(futures[fut], None, exc)
+            _run_in_workers(todo, jobs, finished)
     finally:
         bar.close()
     order = {(v.name, int(s)): i for i, (v, s) in enumerate((v, s) for v in variants for s in seeds)}

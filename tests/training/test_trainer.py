@@ -77,10 +77,10 @@ class StopAfter(HookBase):
 
 def test_interrupt_mid_epoch_saves_and_resumes_to_the_same_result(trained_run, synth_sysu, tmp_path, tiny):
     run = tmp_path / "interrupted"
-    before = signal.getsignal(signal.SIGINT)  # default_int_handler, or SIG_IGN in a background job
+    before = [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)]  # SIGINT: SIG_IGN in a background job
     with pytest.raises(KeyboardInterrupt):
         train(tiny(), run, data_root=synth_sysu, hooks=[*default_hooks(), StopAfter(4)])
-    assert signal.getsignal(signal.SIGINT) is before  # the handler was put back
+    assert [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)] == before  # the handlers were put back
     saved = ckpt.load_checkpoint(run / "last.pt")
     assert (saved["epoch"], saved["step"]) == (1, 1)  # epoch 2 of 2, after its first step
     waited = saved["partial"]["data_seconds"]

@@ -14,8 +14,8 @@ CONFIG is a shipped recipe name (sysu_vd, regdb_vd, ...; see configs/), configs/
 Overrides are dotted key=value pairs, values read as YAML: train.epochs=10 optim.lr=1e-4 data.val_split=official.
 RegDB: --trial all (or data.trial=all) trains trials 1..10 into RUN_DIR/trial_<t>; `vireid test --trial all`
 then averages them. A run directory is refused if it exists, unless --resume (continue from its last.pt,
-to the same result as an uninterrupted run) or --overwrite (replace it). Ctrl-C stops after the current
-step and saves a resumable last.pt.
+to the same result as an uninterrupted run) or --overwrite (replace it). Ctrl-C or SIGTERM (a scheduler's
+preemption) stops after the current step and saves a resumable last.pt.
 """
 
 

@@ -90,24 +90,31 @@ def _main_only(ctx, fn, *args: Any, **kwargs: Any) -> Any:
     return fn(*args, **kwargs)
 
 
-def _install_sigint(trainer: Trainer):
-    """First SIGINT: ask the trainer to stop after this step; a second one: KeyboardInterrupt at once."""
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # Ctrl-C; a scheduler's preemption, `kill`, a dying sweep
+
+
+def _install_stop_signals(trainer: Trainer) -> dict[int, Any]:
+    """First SIGINT or SIGTERM: ask the trainer to stop after this step; a second one: KeyboardInterrupt at once.
+
+    Returns the handlers it replaced, for :func:`_restore_signals`; none are touched off the main thread.
+    """
     if threading.current_thread() is not threading.main_thread():
-        return None
+        return {}
 
     def handler(signum, frame):
         if trainer._stop_requested:
             raise KeyboardInterrupt
         trainer.request_stop()
         if trainer.ctx.is_main:  # under torchrun every process gets the signal; one says so
-            print("stopping after this step (Ctrl-C again to stop at once)", file=sys.stderr)
+            print(f"{signal.Signals(signum).name}: stopping after this step (send it again to stop at once)",
+                  file=sys.stderr)
 
-    return signal.signal(signal.SIGINT, handler)
+    return {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
 
 
-def _restore_sigint(previous) -> None:
-    if previous is not None:
-        signal.signal(signal.SIGINT, previous)
+def _restore_signals(previous: dict[int, Any]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
 
 
 # --------------------------------------------------------------------------- trainer
@@ -415,20 +422,20 @@ class Trainer:
     def train(self) -> RunResult:
         """Run the remaining epochs.
 
-        The first Ctrl-C (SIGINT) stops after the current step and writes ``last.pt`` at that step (a
-        resumable mid-epoch state), then raises ``KeyboardInterrupt``; a second one interrupts at once.
+        The first Ctrl-C (SIGINT) or SIGTERM stops after the current step and writes ``last.pt`` at that step
+        (a resumable mid-epoch state), then raises ``KeyboardInterrupt``; a second one interrupts at once.
         """
         _main_only(self.ctx, self._take_lock)  # before anything else: a second process is refused at once
         try:
             self.setup()
             self._call("before_train")
             self._stop_requested = False
-            previous = _install_sigint(self)
+            previous = _install_stop_signals(self)
             try:
                 for epoch in range(self.start_epoch, self.cfg.train.epochs):
                     self._run_epoch(epoch)
             finally:
-                _restore_sigint(previous)
+                _restore_signals(previous)
                 self._call("after_train")
         finally:
             if self._lock is not None:
@@ -439,7 +446,7 @@ class Trainer:
         self._lock = RunDirLock(self.run_dir).acquire()
 
     def request_stop(self) -> None:
-        """Ask the loop to stop after the current step (what the first Ctrl-C does)."""
+        """Ask the loop to stop after the current step (what the first Ctrl-C or SIGTERM does)."""
         self._stop_requested = True
 
     def _run_epoch(self, epoch: int) -> None:
