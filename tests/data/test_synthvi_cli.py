@@ -47,7 +47,8 @@ def test_synth_into_an_existing_empty_directory(tmp_path):
 
 def test_bad_options_exit_2_with_one_line(tmp_path, capsys):
     for bad, word in ((["--layout", "market"], "layout"), (["--ids", "0"], "num_ids"),
-                      (["--height", "4"], "height"), (["--nuisance", "9"], "nuisance")):
+                      (["--height", "4"], "height"), (["--nuisance", "9"], "nuisance"),
+                      (["--train-fraction", "0.7", "--val-fraction", "0.4"], "train_fraction/val_fraction")):
         assert main(["synth", "--out", str(tmp_path / "x"), *SMALL, *bad]) == 2, bad
         assert word in _error_line(capsys)
     assert not (tmp_path / "x").exists()
@@ -55,3 +56,16 @@ def test_bad_options_exit_2_with_one_line(tmp_path, capsys):
     target.write_text("x")
     assert main(["synth", "--out", str(target), *SMALL]) == 2
     assert "not a directory" in _error_line(capsys)
+
+
+def test_id_split_fractions_set_the_split_files(tmp_path):
+    out = tmp_path / "split"
+    assert main(["synth", "--out", str(out), "--ids", "20", "--height", "64", "--width", "32", "--quiet",
+                 "--train-fraction", "0.5", "--val-fraction", "0.1"]) == 0
+
+    def ids(name: str) -> list[str]:
+        return [t for t in (out / "exp" / name).read_text().replace(",", " ").split() if t]
+
+    train, val, test = ids("train_id.txt"), ids("val_id.txt"), ids("test_id.txt")
+    assert (len(train), len(val), len(test)) == (10, 2, 8)
+    assert not set(train) & set(val) and not set(train) & set(test) and not set(val) & set(test)

@@ -22,6 +22,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--width", type=int, default=64, help="image width in pixels (default 64)")
     parser.add_argument("--nuisance", type=float, default=1.0,
                         help="difficulty: strength of per-image nuisance, 0 (clean) to 2 (default 1)")
+    defaults = SynthConfig()
+    parser.add_argument("--train-fraction", type=float, default=defaults.train_fraction,
+                        help=f"SYSU layout: share of identities in exp/train_id.txt (default {defaults.train_fraction})")
+    parser.add_argument("--val-fraction", type=float, default=defaults.val_fraction,
+                        help="SYSU layout: share in exp/val_id.txt, the rest being test identities "
+                        f"(default {defaults.val_fraction})")
     parser.add_argument("--overwrite", action="store_true", help="replace a previous SynthVI output in --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -30,7 +36,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     cfg = SynthConfig(layout=args.layout, num_ids=args.ids, seed=args.seed, height=args.height,
-                      width=args.width, nuisance=args.nuisance)
+                      width=args.width, nuisance=args.nuisance, train_fraction=args.train_fraction,
+                      val_fraction=args.val_fraction)
     out = generate_config(cfg, args.out, overwrite=args.overwrite, progress=not args.quiet)
     print(f"wrote {count_images(cfg)} images of {cfg.num_ids} identities ({cfg.layout} layout) to {out}")
     return 0
