@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from vireid.cli.main import main
-from vireid.data.sysu import check_sysu_root
+from vireid.data.sysu import check_sysu_root, read_split_ids
 
 SMALL = ["--ids", "3", "--height", "64", "--width", "32", "--quiet"]
 
@@ -62,10 +62,6 @@ def test_id_split_fractions_set_the_split_files(tmp_path):
     out = tmp_path / "split"
     assert main(["synth", "--out", str(out), "--ids", "20", "--height", "64", "--width", "32", "--quiet",
                  "--train-fraction", "0.5", "--val-fraction", "0.1"]) == 0
-
-    def ids(name: str) -> list[str]:
-        return [t for t in (out / "exp" / name).read_text().replace(",", " ").split() if t]
-
-    train, val, test = ids("train_id.txt"), ids("val_id.txt"), ids("test_id.txt")
+    train, val, test = (read_split_ids(out, split) for split in ("train", "val", "test"))
     assert (len(train), len(val), len(test)) == (10, 2, 8)
     assert not set(train) & set(val) and not set(train) & set(test) and not set(val) & set(test)

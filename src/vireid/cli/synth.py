@@ -15,19 +15,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "layout (default) or the RegDB layout, readable by the same commands as the real datasets.",
     )
     parser.add_argument("--out", required=True, help="output directory (must not exist or be empty)")
-    parser.add_argument("--layout", default="sysu", help=f"on-disk layout: {' or '.join(LAYOUTS)} (default sysu)")
-    parser.add_argument("--ids", type=int, default=300, help="number of identities (default 300)")
-    parser.add_argument("--seed", type=int, default=0, help="dataset seed: same seed, same bytes (default 0)")
-    parser.add_argument("--height", type=int, default=128, help="image height in pixels (default 128)")
-    parser.add_argument("--width", type=int, default=64, help="image width in pixels (default 64)")
-    parser.add_argument("--nuisance", type=float, default=1.0,
-                        help="difficulty: strength of per-image nuisance, 0 (clean) to 2 (default 1)")
-    defaults = SynthConfig()
+    defaults = SynthConfig()  # the generator's own defaults, so that CLI and API cannot drift apart
+    parser.add_argument("--layout", default=defaults.layout,
+                        help=f"on-disk layout: {' or '.join(LAYOUTS)} (default %(default)s)")
+    parser.add_argument("--ids", type=int, default=defaults.num_ids, help="number of identities (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=defaults.seed,
+                        help="dataset seed: same seed, same bytes (default %(default)s)")
+    parser.add_argument("--height", type=int, default=defaults.height, help="image height in pixels (default %(default)s)")
+    parser.add_argument("--width", type=int, default=defaults.width, help="image width in pixels (default %(default)s)")
+    parser.add_argument("--nuisance", type=float, default=defaults.nuisance,
+                        help="difficulty: strength of per-image nuisance, 0 (clean) to 2 (default %(default)s)")
     parser.add_argument("--train-fraction", type=float, default=defaults.train_fraction,
-                        help=f"SYSU layout: share of identities in exp/train_id.txt (default {defaults.train_fraction})")
+                        help="SYSU layout: share of identities in exp/train_id.txt (default %(default)s)")
     parser.add_argument("--val-fraction", type=float, default=defaults.val_fraction,
-                        help="SYSU layout: share in exp/val_id.txt, the rest being test identities "
-                        f"(default {defaults.val_fraction})")
+                        help="SYSU layout: share in exp/val_id.txt, the rest being test identities (default %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="replace a previous SynthVI output in --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
