@@ -113,6 +113,7 @@ def test_table_and_verdict_lines():
     assert "20.00 ±  2.00" in table and "15.00" in table and len(table.splitlines()) == 5
     lines = summary_lines({"methods": methods, "table": table, "timings": {"total_s": 12.0}})
     assert "vd beats" in lines[1]
+    assert "one training seed" in lines[2] and "does not rank the methods" in lines[2]
     methods["ib"]["all"] = {**scores, "mAP": 25.0}
     lines = summary_lines({"methods": methods, "table": table, "timings": {"total_s": 12.0}})
     assert "vd does not beat the best other method (ib)" in lines[1]
