@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from vireid.demo import METHODS, PRESETS
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
@@ -16,12 +18,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "11 minutes on a slow 2-core CPU (--quick: about 2.5, and its networks are barely trained).",
     )
     parser.add_argument("--out", required=True, help="output folder (must not exist or be empty)")
-    parser.add_argument("--quick", action="store_true", help="56 ids and 2 epochs: checks that everything runs (about 2.5 minutes)")
+    quick = PRESETS["quick"]
+    parser.add_argument("--quick", action="store_true", help=f"{quick.num_ids} ids and {quick.epochs} epochs: checks that "
+                        "everything runs (about 2.5 minutes)")
     parser.add_argument("--overwrite", action="store_true", help="replace a previous demo folder in --out")
     parser.add_argument("--seed", type=int, default=0, help="dataset and training seed (default 0)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
-    parser.add_argument("--methods", default="vd,ib,baseline",
-                        help="comma-separated subset of vd,ib,baseline (default all three)")
+    parser.add_argument("--methods", default=",".join(METHODS),
+                        help=f"comma-separated subset of {','.join(METHODS)} (default all)")
     parser.add_argument("--ids", type=int, default=None, help="SynthVI identities (default: the preset's)")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: the preset's)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or stage lines")
